@@ -1,0 +1,38 @@
+//! Logging and tokio-console for the lab binaries.
+//!
+//! `console-subscriber` is compiled into every lab (so all labs share one
+//! dependency set) but only switched on when asked: `TOKIO_CONSOLE=1` or
+//! `--console`. It needs the `tokio_unstable` cfg, which the workspace's
+//! `.cargo/config.toml` sets; a `RUSTFLAGS` variable in the environment
+//! silently replaces that setting, so we check instead of panicking.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global tracing subscriber: tokio-console's when `console` is
+/// true and the build supports it, plain log lines otherwise.
+pub(crate) fn init_tracing(console: bool) {
+    if console {
+        if cfg!(tokio_unstable) {
+            // Serves the console's gRPC API on 127.0.0.1:6669 (TOKIO_CONSOLE_BIND
+            // moves it) and also prints logs filtered by RUST_LOG.
+            console_subscriber::init();
+            eprintln!(
+                "tokio-console: enabled; run `tokio-console` in another terminal \
+                 (install it once with `cargo install --locked tokio-console`)"
+            );
+            return;
+        }
+        eprintln!("{}", missing_tokio_unstable_help());
+    }
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // `try_init`: a second call (e.g. two servers in one process) keeps the first.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+/// What to tell a learner whose build lacks `--cfg tokio_unstable`.
+pub(crate) fn missing_tokio_unstable_help() -> &'static str {
+    "tokio-console: NOT enabled. This binary was built without `--cfg tokio_unstable`, \
+     which tokio-console needs. The workspace's .cargo/config.toml sets it, so something \
+     replaced it, usually a RUSTFLAGS variable in your environment. Fix: `unset RUSTFLAGS` \
+     (or add `--cfg tokio_unstable` to it) and run again. Continuing without the console."
+}

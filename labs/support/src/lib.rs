@@ -1,0 +1,23 @@
+//! Shared support for the labs of *Concurrent HTTP Servers in Rust*.
+//!
+//! Each lab keeps only its lesson in its own files; everything a lab needs
+//! around that lesson lives here, once:
+//!
+//! - [`serve`]: run a lab's app, either on an ephemeral port for a test
+//!   ([`TestServer`]) or on a known port for a learner with curl
+//!   ([`LabServer`], used by every `cargo run -p <lab>`).
+//! - [`client`]: drive an app the way its users do: many requests at once,
+//!   a client that gives up and leaves, a client from another loopback address.
+//! - [`upstream`]: a server to call out to, which counts the connections and
+//!   requests it sees and can be slow, hang or fail on demand.
+//! - [`within`]: a time bound for every test, so that a hung starter fails in
+//!   seconds with a message saying what hung instead of hanging the run.
+
+pub mod client;
+mod console;
+pub mod serve;
+mod time;
+pub mod upstream;
+
+pub use serve::{LabServer, TestServer};
+pub use time::within;

@@ -1,0 +1,274 @@
+//! Running a lab's app: on an ephemeral port for a test, or on a known port
+//! for a learner poking it with curl.
+//!
+//! A [`TestServer`] runs on its *own* runtime, in its own thread. That matters
+//! in this course: when a starter blocks its runtime, the test's client (on the
+//! test's runtime) keeps running and measures the damage, instead of freezing
+//! along with the server. Dropping the `TestServer` shuts that runtime down,
+//! which drops every connection and task, so nothing outlives a test.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use axum::Router;
+use axum::serve::ListenerExt;
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::oneshot;
+
+/// How many threads the server's runtime has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// One thread runs every task: a handler that blocks stalls the whole server.
+    CurrentThread,
+    /// A pool of worker threads (tokio's default: one per core).
+    MultiThread,
+}
+
+impl Flavor {
+    fn runtime(self) -> std::io::Result<Runtime> {
+        let mut builder = match self {
+            Flavor::CurrentThread => Builder::new_current_thread(),
+            Flavor::MultiThread => Builder::new_multi_thread(),
+        };
+        builder.enable_all().build()
+    }
+}
+
+/// How long a stopping server waits for its tasks before abandoning them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// How long dropping a [`TestServer`] waits for its thread to finish.
+const THREAD_STOP_LIMIT: Duration = Duration::from_secs(5);
+
+/// A lab's app served on `127.0.0.1:<ephemeral port>` for the length of a test.
+pub struct TestServer {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    stop: Option<oneshot::Sender<()>>,
+    stopped: mpsc::Receiver<()>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Serves `app` on a multi-thread runtime, as `#[tokio::main]` would.
+    pub fn start(app: Router) -> Self {
+        Self::start_on(Flavor::MultiThread, app)
+    }
+
+    /// Serves `app` on a single-thread runtime, where anything that blocks a
+    /// handler blocks every request.
+    pub fn start_current_thread(app: Router) -> Self {
+        Self::start_on(Flavor::CurrentThread, app)
+    }
+
+    /// Serves `app` on a runtime of the given flavor.
+    pub fn start_on(flavor: Flavor, app: Router) -> Self {
+        // Bind before spawning the thread, so the address is known (and the
+        // port already accepting) when this function returns.
+        let listener = StdTcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("set_nonblocking");
+        let addr = listener.local_addr().expect("local_addr");
+
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counting = connections.clone();
+
+        let (stop, stop_requested) = oneshot::channel::<()>();
+        let (stopped_tx, stopped) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name(format!("test-server-{}", addr.port()))
+            .spawn(move || {
+                let runtime = flavor.runtime().expect("build the server's runtime");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)
+                        .expect("listener")
+                        .tap_io(move |_| {
+                            counting.fetch_add(1, Ordering::SeqCst);
+                        });
+                    let server = axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    );
+                    tokio::select! {
+                        result = server => result.expect("test server failed"),
+                        _ = stop_requested => {}
+                    }
+                });
+                // Drops every connection and task still running.
+                runtime.shutdown_timeout(SHUTDOWN_GRACE);
+                let _ = stopped_tx.send(());
+            })
+            .expect("spawn the server thread");
+
+        TestServer { addr, connections, stop: Some(stop), stopped, thread: Some(thread) }
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many TCP connections the server has accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// The full URL of `path` on this server, e.g. `url("/health")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // A server whose only thread is stuck in a blocking handler cannot see
+        // the stop request until the handler returns; wait a bounded time.
+        match self.stopped.recv_timeout(THREAD_STOP_LIMIT) {
+            Ok(()) => {
+                if let Some(thread) = self.thread.take() {
+                    let _ = thread.join();
+                }
+            }
+            Err(_) => eprintln!(
+                "warning: the test server on {} did not stop within {THREAD_STOP_LIMIT:?} \
+                 (is a handler blocking its thread?); leaving it to the end of the process",
+                self.addr
+            ),
+        }
+    }
+}
+
+/// The server behind `cargo run -p <lab>`.
+///
+/// Listens on `127.0.0.1:3000` unless `--port N` or the `PORT` variable says
+/// otherwise (`0` picks a free port), prints its URL, and stops on Ctrl-C or
+/// SIGTERM. `--console` or `TOKIO_CONSOLE=1` turns on tokio-console.
+pub struct LabServer {
+    lab: &'static str,
+    flavor: Flavor,
+}
+
+/// How long a stopping lab server lets in-flight requests finish.
+const LAB_SERVER_GRACE: Duration = Duration::from_secs(3);
+
+impl LabServer {
+    /// A server for the lab named `lab` (used in its messages).
+    pub fn new(lab: &'static str) -> Self {
+        LabServer { lab, flavor: Flavor::MultiThread }
+    }
+
+    /// Runs on a single-thread runtime instead of one worker per core.
+    pub fn current_thread(mut self) -> Self {
+        self.flavor = Flavor::CurrentThread;
+        self
+    }
+
+    /// Builds the app with `make_app` (inside the runtime) and serves it until
+    /// Ctrl-C or SIGTERM.
+    pub fn run(self, make_app: impl FnOnce() -> Router) -> std::io::Result<()> {
+        let options = Options::from_args_and_env()?;
+        crate::console::init_tracing(options.console);
+        self.flavor.runtime()?.block_on(async move {
+            let app = make_app();
+            let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))
+                .await
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on 127.0.0.1:{}: {e} (try --port 0)", options.port),
+                    )
+                })?;
+            let addr = listener.local_addr()?;
+            println!("{} listening on http://{addr} (Ctrl-C to stop)", self.lab);
+
+            let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
+            let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    shutdown_signal().await;
+                    let _ = signalled_tx.send(());
+                });
+            // Graceful shutdown waits for in-flight requests with no deadline;
+            // a hung handler would keep us here forever, so bound it.
+            let deadline = async move {
+                if signalled_rx.await.is_ok() {
+                    tokio::time::sleep(LAB_SERVER_GRACE).await;
+                    eprintln!("requests still running after {LAB_SERVER_GRACE:?}; stopping anyway");
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                result = server => result,
+                _ = deadline => Ok(()),
+            }
+        })
+    }
+}
+
+/// What `cargo run -p <lab> -- [--port N] [--console]` asked for.
+struct Options {
+    port: u16,
+    console: bool,
+}
+
+impl Options {
+    const DEFAULT_PORT: u16 = 3000;
+
+    fn from_args_and_env() -> std::io::Result<Self> {
+        let invalid = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
+        let parse_port = |text: &str| {
+            text.parse::<u16>().map_err(|_| invalid(format!("not a port number: {text:?}")))
+        };
+        let mut port = match std::env::var("PORT") {
+            Ok(text) => parse_port(&text)?,
+            Err(_) => Self::DEFAULT_PORT,
+        };
+        let mut console = std::env::var("TOKIO_CONSOLE").is_ok_and(|v| v != "0" && !v.is_empty());
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--port" => {
+                    let value = args.next().ok_or_else(|| invalid("--port needs a value".into()))?;
+                    port = parse_port(&value)?;
+                }
+                "--console" => console = true,
+                "--help" | "-h" => {
+                    println!(
+                        "usage: cargo run -p <lab> -- [--port N] [--console]\n\
+                         \n  --port N    listen on 127.0.0.1:N (default 3000, or $PORT; 0 = any free port)\
+                         \n  --console   enable tokio-console (or set TOKIO_CONSOLE=1)"
+                    );
+                    std::process::exit(0);
+                }
+                other => return Err(invalid(format!("unexpected argument {other:?} (try --help)"))),
+            }
+        }
+        Ok(Options { port, console })
+    }
+}
+
+/// Completes on Ctrl-C, or on SIGTERM where there is such a thing.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

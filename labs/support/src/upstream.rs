@@ -1,0 +1,158 @@
+//! A stand-in for the services a lab's server calls: it counts what it sees
+//! and can be slow, hang or fail on demand.
+//!
+//! Labs about HTTP clients (pooling, fan-out, timeouts) need to observe the
+//! far side of a connection: how many TCP connections were opened, how many
+//! requests are in flight at once, and whether a request was abandoned before
+//! its answer. [`Upstream`] records exactly that.
+//!
+//! Routes:
+//! - `GET /ok`: answers `ok` at once.
+//! - `GET /slow/{ms}`: answers after `ms` milliseconds.
+//! - `GET /hang`: never answers.
+//! - `GET /fail`: answers 500.
+//! - `GET /stream/{chunks}/{ms}`: a body of `chunks` lines, one every `ms`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use futures::stream;
+
+use crate::TestServer;
+
+/// What the upstream has seen so far.
+#[derive(Debug, Default)]
+struct Counters {
+    started: AtomicUsize,
+    completed: AtomicUsize,
+    cancelled: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// A counting upstream server on `127.0.0.1:<ephemeral port>`, running on its
+/// own runtime until dropped.
+pub struct Upstream {
+    server: TestServer,
+    counters: Arc<Counters>,
+}
+
+impl Upstream {
+    /// Starts the upstream.
+    pub fn start() -> Self {
+        let counters = Arc::new(Counters::default());
+        let server = TestServer::start(app(counters.clone()));
+        Upstream { server, counters }
+    }
+
+    /// The full URL of `path` on the upstream, e.g. `url("/slow/200")`.
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// The address the upstream listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.server.connections()
+    }
+
+    /// Requests whose handler has started.
+    pub fn requests_started(&self) -> usize {
+        self.counters.started.load(Ordering::SeqCst)
+    }
+
+    /// Requests answered (the handler produced a response).
+    pub fn requests_completed(&self) -> usize {
+        self.counters.completed.load(Ordering::SeqCst)
+    }
+
+    /// Requests abandoned by the caller before their answer was ready.
+    pub fn requests_cancelled(&self) -> usize {
+        self.counters.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Requests being handled right now.
+    pub fn in_flight(&self) -> usize {
+        self.counters.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most requests ever handled at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.counters.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+fn app(counters: Arc<Counters>) -> Router {
+    Router::new()
+        .route("/ok", get(|| async { "ok" }))
+        .route("/slow/{ms}", get(slow))
+        .route("/hang", get(std::future::pending::<&'static str>))
+        .route("/fail", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure") }))
+        .route("/stream/{chunks}/{ms}", get(chunked))
+        .layer(middleware::from_fn_with_state(counters, count_request))
+}
+
+async fn slow(Path(ms): Path<u64>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "slow ok"
+}
+
+async fn chunked(Path((chunks, ms)): Path<(usize, u64)>) -> Body {
+    let lines = stream::unfold(0, move |sent| async move {
+        if sent == chunks {
+            return None;
+        }
+        if sent > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        let line = Bytes::from(format!("chunk {sent}\n"));
+        Some((Ok::<_, Infallible>(line), sent + 1))
+    });
+    Body::from_stream(lines)
+}
+
+/// Counts a request in and out. If the caller goes away first, hyper drops
+/// this future before `next.run` finishes, the guard sees no answer, and the
+/// request counts as cancelled.
+async fn count_request(State(counters): State<Arc<Counters>>, request: Request, next: Next) -> Response {
+    let mut guard = InFlight::enter(counters);
+    let response = next.run(request).await;
+    guard.answered = true;
+    response
+}
+
+struct InFlight {
+    counters: Arc<Counters>,
+    answered: bool,
+}
+
+impl InFlight {
+    fn enter(counters: Arc<Counters>) -> Self {
+        counters.started.fetch_add(1, Ordering::SeqCst);
+        let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight { counters, answered: false }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let outcome = if self.answered { &self.counters.completed } else { &self.counters.cancelled };
+        outcome.fetch_add(1, Ordering::SeqCst);
+    }
+}
