@@ -19,5 +19,5 @@ pub mod serve;
 mod time;
 pub mod upstream;
 
-pub use serve::{LabServer, TestServer};
+pub use serve::{LabServer, Serving, TestServer};
 pub use time::within;

@@ -7,14 +7,17 @@
 //! along with the server. Dropping the `TestServer` shuts that runtime down,
 //! which drops every connection and task, so nothing outlives a test.
 
+use std::future::{Future, IntoFuture};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, ListenerExt};
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::oneshot;
 
@@ -36,6 +39,50 @@ impl Flavor {
         builder.enable_all().build()
     }
 }
+
+/// How a server hands the app to `axum::serve`. The difference is invisible
+/// for most apps, but not for a layer with state on a router without state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Serving {
+    /// `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`:
+    /// handlers can extract the peer's `ConnectInfo<SocketAddr>`, and the
+    /// router is finished (`with_state(())`) once, before the first connection.
+    #[default]
+    WithConnectInfo,
+    /// `axum::serve(listener, app)`, as most `main`s write it: no `ConnectInfo`,
+    /// and a router without state is finished anew for *every connection*, so
+    /// each connection gets fresh copies of the layers' state (a tower
+    /// `ConcurrencyLimitLayer`'s semaphore, say: axum#2582).
+    PlainRouter,
+}
+
+impl Serving {
+    /// `axum::serve(listener, app)` in the chosen way, ready to be awaited.
+    fn serve<L>(
+        self,
+        listener: L,
+        app: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> ServeFuture
+    where
+        L: axum::serve::Listener<Addr = SocketAddr>,
+        for<'a> SocketAddr: Connected<IncomingStream<'a, L>>,
+    {
+        match self {
+            Serving::WithConnectInfo => {
+                let service = app.into_make_service_with_connect_info::<SocketAddr>();
+                let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
+                Box::pin(server.into_future())
+            }
+            Serving::PlainRouter => {
+                let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+                Box::pin(server.into_future())
+            }
+        }
+    }
+}
+
+type ServeFuture = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 
 /// How long a stopping server waits for its tasks before abandoning them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -65,6 +112,19 @@ impl TestServer {
 
     /// Serves `app` on a runtime of the given flavor.
     pub fn start_on(flavor: Flavor, app: Router) -> Self {
+        Self::start_with(flavor, Serving::WithConnectInfo, app)
+    }
+
+    /// Serves `app` on a multi-thread runtime exactly as `axum::serve(listener, app)`
+    /// does (see [`Serving::PlainRouter`]): for labs about layers whose state
+    /// must be shared by every connection.
+    pub fn start_plain(app: Router) -> Self {
+        Self::start_with(Flavor::MultiThread, Serving::PlainRouter, app)
+    }
+
+    /// Serves `app` on a runtime of the given flavor, handed to `axum::serve`
+    /// the given way.
+    pub fn start_with(flavor: Flavor, serving: Serving, app: Router) -> Self {
         // Bind before spawning the thread, so the address is known (and the
         // port already accepting) when this function returns.
         let listener = StdTcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
@@ -86,10 +146,7 @@ impl TestServer {
                         .tap_io(move |_| {
                             counting.fetch_add(1, Ordering::SeqCst);
                         });
-                    let server = axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    );
+                    let server = serving.serve(listener, app, std::future::pending());
                     tokio::select! {
                         result = server => result.expect("test server failed"),
                         _ = stop_requested => {}
@@ -150,6 +207,7 @@ impl Drop for TestServer {
 pub struct LabServer {
     lab: &'static str,
     flavor: Flavor,
+    serving: Serving,
 }
 
 /// How long a stopping lab server lets in-flight requests finish.
@@ -158,12 +216,19 @@ const LAB_SERVER_GRACE: Duration = Duration::from_secs(3);
 impl LabServer {
     /// A server for the lab named `lab` (used in its messages).
     pub fn new(lab: &'static str) -> Self {
-        LabServer { lab, flavor: Flavor::MultiThread }
+        LabServer { lab, flavor: Flavor::MultiThread, serving: Serving::WithConnectInfo }
     }
 
     /// Runs on a single-thread runtime instead of one worker per core.
     pub fn current_thread(mut self) -> Self {
         self.flavor = Flavor::CurrentThread;
+        self
+    }
+
+    /// Hands the app to `axum::serve` as a plain router, as most `main`s do
+    /// (see [`Serving::PlainRouter`]).
+    pub fn plain(mut self) -> Self {
+        self.serving = Serving::PlainRouter;
         self
     }
 
@@ -186,11 +251,10 @@ impl LabServer {
             println!("{} listening on http://{addr} (Ctrl-C to stop)", self.lab);
 
             let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
-            let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    shutdown_signal().await;
-                    let _ = signalled_tx.send(());
-                });
+            let server = self.serving.serve(listener, app, async move {
+                shutdown_signal().await;
+                let _ = signalled_tx.send(());
+            });
             // Graceful shutdown waits for in-flight requests with no deadline;
             // a hung handler would keep us here forever, so bound it.
             let deadline = async move {
