@@ -1,1 +1,93 @@
-fn main() {}
+//! `cargo xtask`: the workbook's own tool.
+//!
+//! One binary for the three audiences of the course: learners read the book
+//! with `cargo xtask book`, maintainers and CI prove the course is sound with
+//! `cargo xtask verify`. The alias lives in `.cargo/config.toml`, so nothing
+//! needs installing.
+//!
+//! Each verb lives in its own module with an `Args` struct (its flags, parsed
+//! by clap) and a `run` function. Adding a verb takes three lines here: a
+//! `mod`, a variant of [`Command`] and an arm in [`main`].
+
+mod book;
+mod cargo_test;
+mod labs;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The workbook's tool: read the book, check the labs, verify the course.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about,
+    after_help = "A learner needs two commands: `cargo xtask book` to read, \
+                  `cargo test -p <lab>` to check a lab."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Book(book::Args),
+    Verify(verify::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let workspace = Workspace::locate();
+    let result = match cli.command {
+        Command::Book(args) => book::run(&workspace, args),
+        Command::Verify(args) => verify::run(&workspace, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where the workbook lives on disk.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// The repository root (holds `Cargo.toml`, `labs/`, `book/`).
+    pub root: PathBuf,
+    /// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
+    pub target_dir: PathBuf,
+}
+
+impl Workspace {
+    /// The xtask crate sits at `<root>/xtask`, so the root is the parent of
+    /// the directory cargo compiled us from. This works from any working
+    /// directory inside the repository, as `cargo xtask` does.
+    pub fn locate() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the xtask crate lives inside the workspace")
+            .to_path_buf();
+        Self::at(root)
+    }
+
+    /// The workspace rooted at `root`.
+    pub fn at(root: PathBuf) -> Self {
+        let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+            Some(dir) => root.join(dir),
+            None => root.join("target"),
+        };
+        Workspace { root, target_dir }
+    }
+
+    /// `path` relative to the root, for messages.
+    pub fn relative(&self, path: &Path) -> String {
+        labs::relative(&self.root, path)
+    }
+}

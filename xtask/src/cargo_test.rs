@@ -1,0 +1,430 @@
+//! Running `cargo test` for one package and reading what libtest printed.
+//!
+//! The xtask never links against the labs: it runs cargo as a learner would
+//! and parses libtest's human output (`test name ... ok`, the `---- name
+//! stdout ----` sections). That keeps the labs ordinary crates and means the
+//! xtask sees exactly what `cargo test -p <lab>` shows.
+//!
+//! A run ends in one of two ways: the tests ran (each with an outcome and,
+//! if it failed, its message), or the code did not compile (with the
+//! compiler's errors). The callers treat those very differently.
+
+// Temporary, until `verify` (next commit) uses this module.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// How one test ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Ignored,
+}
+
+/// One test of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestResult {
+    pub outcome: Outcome,
+    /// For a failed test: what it printed, usually the panic message.
+    pub message: Option<String>,
+}
+
+/// What `cargo test` reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// The tests ran; keyed by test name (`module::name` for nested tests).
+    Ran {
+        tests: BTreeMap<String, TestResult>,
+        /// Cargo failed although no test failed (e.g. a test binary crashed):
+        /// its error output.
+        problem: Option<String>,
+    },
+    /// The code did not compile, or cargo failed before running any test:
+    /// the relevant part of cargo's error output.
+    DidNotCompile(String),
+}
+
+impl Report {
+    /// The names of the failed tests.
+    pub fn failed(&self) -> Vec<&str> {
+        match self {
+            Report::Ran { tests, .. } => tests
+                .iter()
+                .filter(|(_, t)| t.outcome == Outcome::Failed)
+                .map(|(name, _)| name.as_str())
+                .collect(),
+            Report::DidNotCompile(_) => Vec::new(),
+        }
+    }
+}
+
+/// A `cargo test -p <package> --no-fail-fast` to run.
+#[derive(Debug, Clone)]
+pub struct CargoTest {
+    /// The package, or `None` for the workspace's default members.
+    pub package: Option<String>,
+    /// Where to run cargo (a workspace root).
+    pub workspace: PathBuf,
+    /// The `CARGO_TARGET_DIR` to build into.
+    pub target_dir: PathBuf,
+    /// Kill cargo and fail after this long (a hung test must not hang us).
+    pub timeout: Duration,
+}
+
+impl CargoTest {
+    pub fn new(workspace: &Path, target_dir: &Path) -> Self {
+        CargoTest {
+            package: None,
+            workspace: workspace.to_path_buf(),
+            target_dir: target_dir.to_path_buf(),
+            timeout: Duration::from_secs(15 * 60),
+        }
+    }
+
+    pub fn package(mut self, package: &str) -> Self {
+        self.package = Some(package.to_owned());
+        self
+    }
+
+    /// Runs cargo and parses its output. Fails only if cargo could not be
+    /// started or timed out; failing tests are a normal [`Report`].
+    pub fn run(&self) -> Result<Report> {
+        let mut command = Command::new(cargo());
+        command.arg("test");
+        if let Some(package) = &self.package {
+            command.args(["--package", package]);
+        }
+        command
+            .arg("--no-fail-fast")
+            .current_dir(&self.workspace)
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            // Keep failure messages short: no backtraces, no colour codes.
+            .env("RUST_BACKTRACE", "0")
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("RUSTFLAGS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let output = run_with_timeout(command, self.timeout)
+            .with_context(|| format!("running cargo test in {}", self.workspace.display()))?;
+        Ok(parse(&output.stdout, &output.stderr, output.success))
+    }
+}
+
+/// The `cargo` that runs us (cargo sets `CARGO`), so the same toolchain is used.
+pub fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// What a finished child printed.
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub success: bool,
+}
+
+/// Runs `command` with piped output, killing it after `timeout`.
+pub fn run_with_timeout(mut command: Command, timeout: Duration) -> Result<Output> {
+    let mut child = command.spawn().context("could not start the command")?;
+    let stdout = child.stdout.take().map(read_in_background);
+    let stderr = child.stderr.take().map(read_in_background);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            child.kill().ok();
+            child.wait().ok();
+            bail!(
+                "it was still running after {} s and was stopped",
+                timeout.as_secs()
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let collect = |reader: Option<thread::JoinHandle<String>>| {
+        reader
+            .map(|r| r.join().unwrap_or_default())
+            .unwrap_or_default()
+    };
+    Ok(Output {
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+        success: status.success(),
+    })
+}
+
+fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        pipe.read_to_end(&mut bytes).ok();
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Reads libtest's human output (stdout) and cargo's messages (stderr);
+/// `success` is whether cargo exited with success.
+pub fn parse(stdout: &str, stderr: &str, success: bool) -> Report {
+    let mut tests = BTreeMap::new();
+    let mut ran_a_harness = false;
+    for line in stdout.lines() {
+        if line.starts_with("running ") && (line.ends_with(" test") || line.ends_with(" tests")) {
+            ran_a_harness = true;
+        }
+        if let Some((name, outcome)) = parse_result_line(line) {
+            tests.insert(
+                name.to_owned(),
+                TestResult {
+                    outcome,
+                    message: None,
+                },
+            );
+        }
+    }
+    let compile_failed = stderr.contains("error: could not compile")
+        || stderr.lines().any(|l| l.starts_with("error[E"));
+    if compile_failed || (!success && !ran_a_harness) {
+        let errors = cargo_errors(stderr).unwrap_or_else(|| "cargo failed and said nothing".into());
+        return Report::DidNotCompile(errors);
+    }
+    for (name, message) in failure_sections(stdout) {
+        if let Some(test) = tests.get_mut(&name) {
+            test.message = Some(message);
+        }
+    }
+    let any_failed = tests.values().any(|t| t.outcome == Outcome::Failed);
+    let problem = if success || any_failed {
+        None
+    } else {
+        Some(cargo_errors(stderr).unwrap_or_else(|| "cargo failed and said nothing".into()))
+    };
+    Report::Ran { tests, problem }
+}
+
+/// `test some::name ... ok` -> ("some::name", Passed).
+fn parse_result_line(line: &str) -> Option<(&str, Outcome)> {
+    let rest = line.strip_prefix("test ")?;
+    let (name, result) = rest.split_once(" ... ")?;
+    let outcome = match result.trim() {
+        "ok" => Outcome::Passed,
+        "FAILED" => Outcome::Failed,
+        r if r == "ignored" || r.starts_with("ignored,") => Outcome::Ignored,
+        _ => return None,
+    };
+    Some((name.trim(), outcome))
+}
+
+/// The `---- name stdout ----` sections of the `failures:` block.
+fn failure_sections(stdout: &str) -> Vec<(String, String)> {
+    let mut sections = Vec::new();
+    let mut current: Option<(String, Vec<&str>)> = None;
+    for line in stdout.lines() {
+        let header = line
+            .strip_prefix("---- ")
+            .and_then(|l| l.strip_suffix(" stdout ----"));
+        // The list of names that closes the block, or the next harness.
+        let block_ends = line == "failures:" || line.starts_with("test result:");
+        if header.is_some() || block_ends {
+            if let Some((name, lines)) = current.take() {
+                sections.push((name, clean_message(&lines)));
+            }
+        }
+        if let Some(name) = header {
+            current = Some((name.to_owned(), Vec::new()));
+        } else if let Some((_, lines)) = current.as_mut() {
+            lines.push(line);
+        }
+    }
+    if let Some((name, lines)) = current {
+        sections.push((name, clean_message(&lines)));
+    }
+    sections
+}
+
+/// Drops the backtrace hint and surrounding blank lines.
+fn clean_message(lines: &[&str]) -> String {
+    let kept: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE=1`"))
+        .collect();
+    kept.join("\n").trim().to_owned()
+}
+
+/// The error part of cargo's stderr: everything but the progress lines.
+fn cargo_errors(stderr: &str) -> Option<String> {
+    const PROGRESS: &[&str] = &[
+        "Compiling",
+        "Checking",
+        "Finished",
+        "Running",
+        "Doc-tests",
+        "Blocking",
+        "Locking",
+        "Updating",
+        "Downloading",
+        "Downloaded",
+        "Adding",
+        "Fresh",
+    ];
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| {
+            let word = l.trim_start().split(' ').next().unwrap_or("");
+            !PROGRESS.contains(&word)
+        })
+        .collect();
+    let text = errors.join("\n").trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO_FAILURES: &str = "
+running 4 tests
+test hello_greets_the_world ... ok
+test slow::is_skipped ... ignored, too slow for CI
+test hello_greets_by_name ... FAILED
+test counts_to_ten ... FAILED
+
+failures:
+
+---- hello_greets_by_name stdout ----
+
+thread 'hello_greets_by_name' panicked at labs/00-hello/tests/lab.rs:25:5:
+assertion `left == right` failed: GET /hello?name=Ferris answered \"Hello, world!\". Is the handler using the `name` from the query?
+  left: \"Hello, world!\"
+ right: \"Hello, Ferris!\"
+note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
+
+---- counts_to_ten stdout ----
+thread 'counts_to_ten' panicked at src/lib.rs:1:1:
+counted to 9
+
+failures:
+    counts_to_ten
+    hello_greets_by_name
+
+test result: FAILED. 1 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s
+";
+
+    #[test]
+    fn each_test_gets_its_outcome() {
+        let Report::Ran { tests, problem } = parse(
+            TWO_FAILURES,
+            "error: test failed, to rerun pass `--test lab`",
+            false,
+        ) else {
+            panic!("the tests ran")
+        };
+        assert_eq!(tests.len(), 4);
+        assert_eq!(tests["hello_greets_the_world"].outcome, Outcome::Passed);
+        assert_eq!(tests["slow::is_skipped"].outcome, Outcome::Ignored);
+        assert_eq!(tests["hello_greets_by_name"].outcome, Outcome::Failed);
+        assert_eq!(tests["counts_to_ten"].outcome, Outcome::Failed);
+        assert_eq!(problem, None, "failing tests explain cargo's failure");
+    }
+
+    #[test]
+    fn a_failed_test_gets_its_message_without_the_backtrace_note() {
+        let Report::Ran { tests, .. } = parse(TWO_FAILURES, "", false) else {
+            panic!("the tests ran")
+        };
+        let message = tests["hello_greets_by_name"].message.as_deref().unwrap();
+        assert!(
+            message.starts_with("thread 'hello_greets_by_name' panicked"),
+            "{message}"
+        );
+        assert!(
+            message.contains("Is the handler using the `name`"),
+            "{message}"
+        );
+        assert!(message.ends_with("right: \"Hello, Ferris!\""), "{message}");
+        assert!(!message.contains("RUST_BACKTRACE"), "{message}");
+        let message = tests["counts_to_ten"].message.as_deref().unwrap();
+        assert!(message.ends_with("counted to 9"), "{message}");
+        assert_eq!(tests["hello_greets_the_world"].message, None);
+    }
+
+    #[test]
+    fn results_of_several_test_binaries_are_merged() {
+        let stdout = "
+running 1 test
+test a ... ok
+
+test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+
+
+running 1 test
+test b ... ok
+
+test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+";
+        let report = parse(
+            stdout,
+            "   Compiling x v0.1.0\n     Running tests/lab.rs\n",
+            true,
+        );
+        assert!(report.failed().is_empty());
+        let Report::Ran { tests, problem } = report else {
+            panic!("the tests ran")
+        };
+        assert_eq!(tests.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(problem, None);
+    }
+
+    #[test]
+    fn a_crashed_test_binary_is_a_problem_even_if_no_test_failed() {
+        let stdout = "\nrunning 2 tests\ntest a ... ok\n";
+        let stderr = "error: test failed, to rerun pass `--test lab`\n\nCaused by:\n  process didn't exit successfully: `lab-123` (signal: 6, SIGABRT: process abort signal)\n";
+        let Report::Ran { problem, .. } = parse(stdout, stderr, false) else {
+            panic!("the tests ran")
+        };
+        assert!(problem.unwrap().contains("SIGABRT"));
+    }
+
+    #[test]
+    fn a_compile_error_is_told_apart_from_failing_tests() {
+        let stderr = "   Compiling hello v0.1.0 (/w/labs/00-hello)
+error[E0425]: cannot find value `nme` in this scope
+ --> labs/00-hello/src/lib.rs:30:12
+  |
+30 |     match nme {
+  |           ^^^ help: a local variable with a similar name exists: `name`
+
+For more information about this error, try `rustc --explain E0425`.
+error: could not compile `hello` (lib) due to 1 previous error
+";
+        let Report::DidNotCompile(errors) = parse("", stderr, false) else {
+            panic!("a compile error is not a test run")
+        };
+        assert!(
+            errors.starts_with("error[E0425]: cannot find value `nme`"),
+            "{errors}"
+        );
+        assert!(!errors.contains("Compiling"), "{errors}");
+    }
+
+    #[test]
+    fn a_run_with_no_tests_is_an_empty_run() {
+        let stdout = "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
+        let report = parse(stdout, "   Finished `test` profile", true);
+        let expected = Report::Ran {
+            tests: BTreeMap::new(),
+            problem: None,
+        };
+        assert_eq!(report, expected);
+    }
+}
