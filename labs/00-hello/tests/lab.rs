@@ -20,8 +20,16 @@ async fn hello_greets_the_world() {
 #[tokio::test]
 async fn hello_greets_by_name() {
     let server = TestServer::start(hello::app());
-    let reply = within(LIMIT, "GET /hello?name=Ferris", get(&server.url("/hello?name=Ferris"))).await;
-    assert_eq!(reply.status, 200, "GET /hello?name=Ferris should answer 200 OK");
+    let reply = within(
+        LIMIT,
+        "GET /hello?name=Ferris",
+        get(&server.url("/hello?name=Ferris")),
+    )
+    .await;
+    assert_eq!(
+        reply.status, 200,
+        "GET /hello?name=Ferris should answer 200 OK"
+    );
     assert_eq!(
         reply.body, "Hello, Ferris!",
         "GET /hello?name=Ferris answered {:?}. Is the handler using the `name` from the query?",
