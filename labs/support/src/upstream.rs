@@ -12,6 +12,9 @@
 //! - `GET /hang`: never answers.
 //! - `GET /fail`: answers 500.
 //! - `GET /stream/{chunks}/{ms}`: a body of `chunks` lines, one every `ms`.
+//!   The upstream records whether each such body was sent to the end or
+//!   abandoned half-way because the caller closed the connection (a caller
+//!   that drops a response without reading its body does exactly that).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,13 +22,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use futures::stream;
 
 use crate::TestServer;
@@ -38,6 +41,8 @@ struct Counters {
     cancelled: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    streams_completed: AtomicUsize,
+    streams_abandoned: AtomicUsize,
 }
 
 /// A counting upstream server on `127.0.0.1:<ephemeral port>`, running on its
@@ -94,6 +99,17 @@ impl Upstream {
     pub fn max_in_flight(&self) -> usize {
         self.counters.max_in_flight.load(Ordering::SeqCst)
     }
+
+    /// `/stream/..` bodies sent to the last chunk.
+    pub fn streams_completed(&self) -> usize {
+        self.counters.streams_completed.load(Ordering::SeqCst)
+    }
+
+    /// `/stream/..` bodies given up before the last chunk because the
+    /// connection went away (the caller closed it, or dropped it half-read).
+    pub fn streams_abandoned(&self) -> usize {
+        self.counters.streams_abandoned.load(Ordering::SeqCst)
+    }
 }
 
 fn app(counters: Arc<Counters>) -> Router {
@@ -101,8 +117,12 @@ fn app(counters: Arc<Counters>) -> Router {
         .route("/ok", get(|| async { "ok" }))
         .route("/slow/{ms}", get(slow))
         .route("/hang", get(std::future::pending::<&'static str>))
-        .route("/fail", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure") }))
+        .route(
+            "/fail",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure") }),
+        )
         .route("/stream/{chunks}/{ms}", get(chunked))
+        .with_state(counters.clone())
         .layer(middleware::from_fn_with_state(counters, count_request))
 }
 
@@ -111,24 +131,61 @@ async fn slow(Path(ms): Path<u64>) -> &'static str {
     "slow ok"
 }
 
-async fn chunked(Path((chunks, ms)): Path<(usize, u64)>) -> Body {
-    let lines = stream::unfold(0, move |sent| async move {
+async fn chunked(
+    State(counters): State<Arc<Counters>>,
+    Path((chunks, ms)): Path<(usize, u64)>,
+) -> Body {
+    // The outcome travels with the stream: hyper drops the stream when the
+    // connection goes away, and the outcome's `Drop` records how far it got.
+    let outcome = StreamOutcome {
+        counters,
+        completed: false,
+    };
+    let lines = stream::unfold((0, outcome), move |(sent, outcome)| async move {
         if sent == chunks {
+            outcome.complete();
             return None;
         }
         if sent > 0 {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         let line = Bytes::from(format!("chunk {sent}\n"));
-        Some((Ok::<_, Infallible>(line), sent + 1))
+        Some((Ok::<_, Infallible>(line), (sent + 1, outcome)))
     });
     Body::from_stream(lines)
+}
+
+/// Records, when dropped, whether a streamed body got to its end.
+struct StreamOutcome {
+    counters: Arc<Counters>,
+    completed: bool,
+}
+
+impl StreamOutcome {
+    fn complete(mut self) {
+        self.completed = true;
+    }
+}
+
+impl Drop for StreamOutcome {
+    fn drop(&mut self) {
+        let outcome = if self.completed {
+            &self.counters.streams_completed
+        } else {
+            &self.counters.streams_abandoned
+        };
+        outcome.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Counts a request in and out. If the caller goes away first, hyper drops
 /// this future before `next.run` finishes, the guard sees no answer, and the
 /// request counts as cancelled.
-async fn count_request(State(counters): State<Arc<Counters>>, request: Request, next: Next) -> Response {
+async fn count_request(
+    State(counters): State<Arc<Counters>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut guard = InFlight::enter(counters);
     let response = next.run(request).await;
     guard.answered = true;
@@ -145,14 +202,21 @@ impl InFlight {
         counters.started.fetch_add(1, Ordering::SeqCst);
         let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        InFlight { counters, answered: false }
+        InFlight {
+            counters,
+            answered: false,
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let outcome = if self.answered { &self.counters.completed } else { &self.counters.cancelled };
+        let outcome = if self.answered {
+            &self.counters.completed
+        } else {
+            &self.counters.cancelled
+        };
         outcome.fetch_add(1, Ordering::SeqCst);
     }
 }
