@@ -1,0 +1,201 @@
+//! Tests of the support crate itself: the helpers every lab's tests stand on.
+//!
+//! These run with a plain `cargo test` at the workspace root (the support
+//! crate is a default member), and inside `cargo xtask verify`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::routing;
+use lab_support::client::{burst, client_from, get, leave_after, send, try_send};
+use lab_support::upstream::Upstream;
+use lab_support::{TestServer, within};
+use reqwest::Client;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn sleepy_app() -> Router {
+    Router::new().route(
+        "/nap",
+        routing::get(|| async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            "rested"
+        }),
+    )
+}
+
+/// Polls `condition` until it holds or `LIMIT` passes.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    within(LIMIT, what, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn test_server_serves_until_dropped() {
+    let server = TestServer::start(sleepy_app());
+    let url = server.url("/nap");
+    let reply = within(LIMIT, "GET /nap", get(&url)).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.body.as_str()),
+        (200, "rested")
+    );
+    assert_eq!(server.connections(), 1);
+
+    drop(server);
+    let after = within(LIMIT, "GET after drop", try_send(Client::new().get(&url))).await;
+    assert!(
+        after.is_err(),
+        "a dropped server must refuse connections, got {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn burst_sends_its_requests_at_once() {
+    let server = TestServer::start(sleepy_app());
+    let client = Client::new();
+    let five = within(
+        LIMIT,
+        "5 × GET /nap",
+        burst(5, |_| client.get(server.url("/nap"))),
+    )
+    .await;
+    assert_eq!(five.statuses(), vec![200; 5]);
+    // One after another they would take 1 s.
+    assert!(
+        five.elapsed < Duration::from_millis(700),
+        "5 naps of 200 ms took {:?}",
+        five.elapsed
+    );
+    assert_eq!(
+        server.connections(),
+        5,
+        "one connection per concurrent request"
+    );
+}
+
+#[tokio::test]
+#[should_panic(expected = "waiting for a future that never ends")]
+async fn within_names_what_hung() {
+    within(
+        Duration::from_millis(50),
+        "a future that never ends",
+        std::future::pending::<()>(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_from_sends_from_the_chosen_address() {
+    let app = Router::new().route(
+        "/peer",
+        routing::get(
+            |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() },
+        ),
+    );
+    let server = TestServer::start(app);
+    let other_host = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let reply = within(
+        LIMIT,
+        "GET /peer",
+        send(client_from(other_host).get(server.url("/peer"))),
+    )
+    .await;
+    assert_eq!(reply.body, "127.0.0.2");
+}
+
+#[tokio::test]
+async fn upstream_counts_connections() {
+    let upstream = Upstream::start();
+    for _ in 0..3 {
+        within(LIMIT, "GET /ok, new client", get(&upstream.url("/ok"))).await;
+    }
+    assert_eq!(
+        upstream.connections(),
+        3,
+        "a new client per request opens a new connection"
+    );
+
+    let shared = Client::new();
+    for _ in 0..3 {
+        within(
+            LIMIT,
+            "GET /ok, shared client",
+            send(shared.get(upstream.url("/ok"))),
+        )
+        .await;
+    }
+    assert!(
+        upstream.connections() <= 4,
+        "a shared client reuses its connection"
+    );
+    assert_eq!(upstream.requests_completed(), 6);
+}
+
+#[tokio::test]
+async fn upstream_reports_peak_concurrency() {
+    let upstream = Upstream::start();
+    let client = Client::new();
+    let three = within(
+        LIMIT,
+        "3 × /slow/200",
+        burst(3, |_| client.get(upstream.url("/slow/200"))),
+    )
+    .await;
+    assert_eq!(three.statuses(), vec![200; 3]);
+    assert!(
+        three
+            .replies
+            .iter()
+            .all(|r| r.elapsed >= Duration::from_millis(200))
+    );
+    assert_eq!(upstream.max_in_flight(), 3);
+    assert_eq!(upstream.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn upstream_can_fail_and_stream() {
+    let upstream = Upstream::start();
+    let failed = within(LIMIT, "GET /fail", get(&upstream.url("/fail"))).await;
+    assert_eq!(failed.status, 500);
+    let streamed = within(
+        LIMIT,
+        "GET /stream/3/10",
+        get(&upstream.url("/stream/3/10")),
+    )
+    .await;
+    assert_eq!(streamed.body, "chunk 0\nchunk 1\nchunk 2\n");
+}
+
+#[tokio::test]
+async fn a_caller_that_leaves_is_seen_as_cancelled() {
+    let upstream = Upstream::start();
+    let status = within(
+        LIMIT,
+        "leave /hang",
+        leave_after(upstream.addr(), "/hang", Duration::from_millis(100)),
+    )
+    .await;
+    assert_eq!(status, None, "/hang must not answer");
+    eventually("the upstream to see the cancellation", || {
+        upstream.requests_cancelled() == 1
+    })
+    .await;
+    assert_eq!(
+        (upstream.in_flight(), upstream.requests_completed()),
+        (0, 0)
+    );
+
+    let answered = within(
+        LIMIT,
+        "leave /ok",
+        leave_after(upstream.addr(), "/ok", Duration::from_millis(500)),
+    )
+    .await;
+    assert_eq!(answered.as_deref(), Some("HTTP/1.1 200 OK"));
+}
