@@ -50,7 +50,12 @@ pub async fn try_send(request: RequestBuilder) -> Result<Reply, reqwest::Error> 
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.text().await?;
-    Ok(Reply { status, headers, body, elapsed: started.elapsed() })
+    Ok(Reply {
+        status,
+        headers,
+        body,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// `GET url` with a fresh client.
@@ -85,7 +90,10 @@ impl Burst {
 pub async fn burst(n: usize, request: impl Fn(usize) -> RequestBuilder) -> Burst {
     let started = Instant::now();
     let replies = join_all((0..n).map(|i| send(request(i)))).await;
-    Burst { replies, elapsed: started.elapsed() }
+    Burst {
+        replies,
+        elapsed: started.elapsed(),
+    }
 }
 
 /// A client whose connections come from `source` (e.g. `127.0.0.2`), so the
@@ -107,7 +115,10 @@ pub async fn leave_after(addr: SocketAddr, path: &str, patience: Duration) -> Op
         .await
         .unwrap_or_else(|e| panic!("connect to {addr}: {e} (is the server running?)"));
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send the request");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send the request");
 
     let mut received = Vec::new();
     let mut buffer = [0u8; 1024];
@@ -123,5 +134,8 @@ pub async fn leave_after(addr: SocketAddr, path: &str, patience: Duration) -> Op
     // Dropping the stream closes the connection.
     drop(stream);
     let text = String::from_utf8_lossy(&received);
-    text.lines().next().filter(|line| !line.is_empty()).map(str::to_owned)
+    text.lines()
+        .next()
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
 }

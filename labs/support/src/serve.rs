@@ -158,7 +158,13 @@ impl TestServer {
             })
             .expect("spawn the server thread");
 
-        TestServer { addr, connections, stop: Some(stop), stopped, thread: Some(thread) }
+        TestServer {
+            addr,
+            connections,
+            stop: Some(stop),
+            stopped,
+            thread: Some(thread),
+        }
     }
 
     /// The address the server listens on.
@@ -216,7 +222,11 @@ const LAB_SERVER_GRACE: Duration = Duration::from_secs(3);
 impl LabServer {
     /// A server for the lab named `lab` (used in its messages).
     pub fn new(lab: &'static str) -> Self {
-        LabServer { lab, flavor: Flavor::MultiThread, serving: Serving::WithConnectInfo }
+        LabServer {
+            lab,
+            flavor: Flavor::MultiThread,
+            serving: Serving::WithConnectInfo,
+        }
     }
 
     /// Runs on a single-thread runtime instead of one worker per core.
@@ -244,7 +254,10 @@ impl LabServer {
                 .map_err(|e| {
                     std::io::Error::new(
                         e.kind(),
-                        format!("cannot listen on 127.0.0.1:{}: {e} (try --port 0)", options.port),
+                        format!(
+                            "cannot listen on 127.0.0.1:{}: {e} (try --port 0)",
+                            options.port
+                        ),
                     )
                 })?;
             let addr = listener.local_addr()?;
@@ -285,7 +298,8 @@ impl Options {
     fn from_args_and_env() -> std::io::Result<Self> {
         let invalid = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
         let parse_port = |text: &str| {
-            text.parse::<u16>().map_err(|_| invalid(format!("not a port number: {text:?}")))
+            text.parse::<u16>()
+                .map_err(|_| invalid(format!("not a port number: {text:?}")))
         };
         let mut port = match std::env::var("PORT") {
             Ok(text) => parse_port(&text)?,
@@ -296,7 +310,9 @@ impl Options {
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--port" => {
-                    let value = args.next().ok_or_else(|| invalid("--port needs a value".into()))?;
+                    let value = args
+                        .next()
+                        .ok_or_else(|| invalid("--port needs a value".into()))?;
                     port = parse_port(&value)?;
                 }
                 "--console" => console = true,
@@ -308,7 +324,11 @@ impl Options {
                     );
                     std::process::exit(0);
                 }
-                other => return Err(invalid(format!("unexpected argument {other:?} (try --help)"))),
+                other => {
+                    return Err(invalid(format!(
+                        "unexpected argument {other:?} (try --help)"
+                    )));
+                }
             }
         }
         Ok(Options { port, console })
