@@ -1,4 +1,3 @@
-#![allow(unused_imports, dead_code)]
 //! Lab 03 · overload: refuse what you cannot serve.
 //!
 //! Every request a server takes on costs something: memory, a database
@@ -23,21 +22,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::extract::{Query, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::Query;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
-use tower::ServiceBuilder;
-use tower::limit::{ConcurrencyLimitLayer, GlobalConcurrencyLimitLayer};
-use tower::load_shed::LoadShedLayer;
-use axum::error_handling::HandleErrorLayer;
-use tower::BoxError;
-use std::sync::atomic::AtomicUsize as Counter;
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
+use tower::limit::ConcurrencyLimitLayer;
 
 /// How many requests `cargo run -p overload` runs at once. Few, so that a
 /// handful of curls is enough to see what happens to the next one.
@@ -48,35 +38,9 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 3;
 /// once. A request beyond that should get `503 Service Unavailable` with
 /// `Retry-After: 1` at once, without waiting for a turn.
 pub fn app(max_in_flight: usize, jobs: Jobs) -> Router {
-    routes(jobs).layer(ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|_: BoxError| async { busy() }))
-        .layer(LoadShedLayer::new()).layer(ConcurrencyLimitLayer::new(max_in_flight)))
+    routes(jobs).layer(ConcurrencyLimitLayer::new(max_in_flight))
 }
 // ANCHOR_END: app
-
-// ANCHOR: shed_load
-/// Lets a request through if a permit is free, and refuses it at once if not.
-///
-/// The permit is a guard: it goes back to the semaphore when it is dropped,
-/// at the end of this function, and that happens however the request ends:
-/// with a response, with a panic (unwinding drops it), or with the client
-/// hanging up (hyper drops this future, and the permit with it).
-async fn shed_load(State(permits): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
-    let Ok(_permit) = permits.try_acquire_owned() else {
-        return busy().into_response();
-    };
-    next.run(request).await
-}
-
-/// The answer to a request beyond the limit: come back in a second.
-fn busy() -> impl IntoResponse {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, "1")],
-        "too many requests in flight; retry in 1 s\n",
-    )
-}
-// ANCHOR_END: shed_load
 
 // ANCHOR: routes
 /// What the server does, with no limit. `jobs` counts the jobs as they run;
