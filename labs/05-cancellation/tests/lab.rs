@@ -58,9 +58,19 @@ async fn eventually(limit: Duration, condition: impl Fn() -> bool) -> bool {
     .is_ok()
 }
 
-/// What to suspect when the in-flight gauge reads `gauge` once every request
-/// has ended.
-fn gauge_hint(gauge: i64) -> &'static str {
+/// What to suspect when the in-flight gauge reads `gauge`, not 0, after a
+/// request that ran to its end.
+fn finished_gauge_hint(gauge: i64) -> &'static str {
+    if gauge < 0 {
+        "A negative count: is the gauge now decremented twice, by a guard and by the old line?"
+    } else {
+        "Is every request counted in once and out once, on every path?"
+    }
+}
+
+/// What to suspect when the in-flight gauge reads `gauge`, not 0, after its
+/// client left.
+fn abandoned_gauge_hint(gauge: i64) -> &'static str {
     if gauge < 0 {
         "A negative count: is the gauge now decremented twice, by a guard and by the old line?"
     } else {
@@ -97,9 +107,12 @@ async fn a_short_report_answers_with_every_section() {
             stats["report_steps"], 15,
             "3 sections of 5 steps; /stats says {stats}"
         );
+        let gauge = stats["in_flight"].as_i64().unwrap_or(i64::MAX);
         assert_eq!(
-            stats["in_flight"], 0,
-            "/stats says {stats} after the only report was answered; expected in_flight 0"
+            gauge,
+            0,
+            "/stats says {stats} after the only report was answered; expected in_flight 0. {}",
+            finished_gauge_hint(gauge)
         );
     })
     .await;
@@ -126,9 +139,11 @@ async fn a_short_render_answers_with_its_checksum() {
             "a render of 5 tiles; the counters say {stats:?}"
         );
         assert_eq!(
-            stats.in_flight, 0,
-            "the in-flight gauge reads {} after the only render was answered; expected 0",
-            stats.in_flight
+            stats.in_flight,
+            0,
+            "the in-flight gauge reads {} after the only render was answered; expected 0. {}",
+            stats.in_flight,
+            finished_gauge_hint(stats.in_flight)
         );
     })
     .await;
@@ -149,9 +164,10 @@ async fn report_work_stops_when_the_client_leaves() {
         assert_eq!(
             more, 0,
             "The report kept working after its client left: {more} more steps in the \
-             {WINDOW:?} that began {SETTLE:?} after the hang-up; expected none. Dropping a \
-             `JoinHandle` does not stop its task: is the work `tokio::spawn`ed and awaited \
-             through a plain `JoinHandle`? (chapter 05, 'Work that escapes the request')"
+             {WINDOW:?} that began {SETTLE:?} after the hang-up; expected none. When a client \
+             leaves, the handler's future is dropped, with no error to react to, and a dropped \
+             `JoinHandle` lets its task run on: are the sections `tokio::spawn`ed and awaited \
+             through plain `JoinHandle`s? (chapter 05, 'Work that escapes the request')"
         );
         assert!(
             before_leaving > 0,
@@ -192,7 +208,7 @@ async fn in_flight_gauge_returns_to_zero_when_a_client_leaves() {
                 0,
                 "The in-flight gauge reads {gauge} {:?} after the only client left; expected 0. {}",
                 SETTLE + WINDOW,
-                gauge_hint(gauge)
+                abandoned_gauge_hint(gauge)
             );
         },
     )
