@@ -2,7 +2,7 @@
 //! running at most `DEFAULT_MAX_IN_FLIGHT` jobs at once.
 
 fn main() -> std::io::Result<()> {
-    lab_support::LabServer::new("overload").plain().run(|| {
-        overload::app(overload::DEFAULT_MAX_IN_FLIGHT, overload::Jobs::default())
-    })
+    lab_support::LabServer::new("overload")
+        .plain()
+        .run(|| overload::app(overload::DEFAULT_MAX_IN_FLIGHT, overload::Jobs::default()))
 }

@@ -72,7 +72,12 @@ async fn fill(server: &TestServer, jobs: &Jobs) -> JoinSet<()> {
 async fn not_served(server: &TestServer, n: usize, path: &str) -> usize {
     let client = Client::new();
     let url = server.url(path);
-    let replies = within(LIMIT, &format!("{n} concurrent GET {path}"), burst(n, |_| client.get(&url))).await;
+    let replies = within(
+        LIMIT,
+        &format!("{n} concurrent GET {path}"),
+        burst(n, |_| client.get(&url)),
+    )
+    .await;
     n - replies.count(StatusCode::OK)
 }
 
@@ -93,10 +98,11 @@ async fn excess_requests_are_refused_fast() {
     assert!(
         peak <= MAX,
         "with {MAX} jobs running (the limit), {MAX} more requests came and were run instead of \
-         being refused: {peak} jobs ran at once. Nothing limits this server across connections. \
-         A tower limit layer on a router without state is built anew for every connection \
-         (axum#2582), so each client gets a limit of its own. Share one limit: \
-         `GlobalConcurrencyLimitLayer`, or one `Arc<Semaphore>` for all requests. \
+         being refused: {peak} jobs ran at once. Nothing limits this server across \
+         connections. A tower limit layer on a router without state is built anew for every \
+         connection (axum#2582), so each client gets a limit of its own: share one \
+         `GlobalConcurrencyLimitLayer`, or one `Arc<Semaphore>` made once for the whole server, \
+         and hold each permit until its request ends (`let _ = ...` drops it at once). \
          (chapter 03, 'One limit per connection')"
     );
     for knock in knocks {
@@ -148,10 +154,12 @@ async fn exactly_max_jobs_run_at_once() {
     assert!(
         peak <= MAX,
         "{requests} requests came at once, each on its own connection, and {peak} of their \
-         jobs ran at the same time; the limit is {MAX}. The limit does not hold across \
-         connections: a tower limit layer on a router without state is built anew for every \
-         connection (axum#2582). Share one limit: `GlobalConcurrencyLimitLayer`, or one \
-         `Arc<Semaphore>` for all requests. (chapter 03, 'One limit per connection')"
+         jobs ran at the same time; the limit is {MAX}, so the limit does not hold. A tower \
+         limit layer on a router without state is built anew for every connection \
+         (axum#2582), so each client gets a limit of its own: share one \
+         `GlobalConcurrencyLimitLayer`, or one `Arc<Semaphore>` made once for the whole server, \
+         and hold each permit until its request ends (`let _ = ...` drops it at once). \
+         (chapter 03, 'One limit per connection')"
     );
     assert!(
         peak >= MAX,
@@ -167,8 +175,7 @@ async fn permits_come_back_after_completion() {
     for round in 1..=3 {
         let refused = not_served(&server, MAX, SHORT_JOB).await;
         assert_eq!(
-            refused,
-            0,
+            refused, 0,
             "round {round} of {MAX} requests at once: {refused} were not served, although every \
              earlier request had finished and the limit is {MAX}. A request that completes must \
              give its slot back: is the permit forgotten, or kept somewhere that outlives the \
@@ -192,8 +199,7 @@ async fn permits_come_back_after_a_handler_panics() {
 
     let refused = not_served(&server, MAX, SHORT_JOB).await;
     assert_eq!(
-        refused,
-        0,
+        refused, 0,
         "after {MAX} handlers panicked, {refused} of {MAX} requests at once were not served, \
          although nothing else was running and the limit is {MAX}. The panicked requests never \
          gave their slots back. A panic skips the code after the `.await` but runs every `Drop`: \
@@ -208,7 +214,11 @@ async fn permits_come_back_after_clients_disconnect() {
     let patience = Duration::from_millis(300);
     let leaving = (0..MAX).map(|_| leave_after(server.addr(), LONG_JOB, patience));
     within(LIMIT, "clients that leave", join_all(leaving)).await;
-    assert_eq!(jobs.started(), MAX, "the jobs of the clients who left should have started");
+    assert_eq!(
+        jobs.started(),
+        MAX,
+        "the jobs of the clients who left should have started"
+    );
     assert!(
         eventually(Duration::from_secs(2), || jobs.running() == 0).await,
         "{} jobs still ran 2 s after their clients left; hyper drops a request's future when its \
@@ -218,8 +228,7 @@ async fn permits_come_back_after_clients_disconnect() {
 
     let refused = not_served(&server, MAX, SHORT_JOB).await;
     assert_eq!(
-        refused,
-        0,
+        refused, 0,
         "after {MAX} clients hung up mid-request, {refused} of {MAX} requests at once were not \
          served, although nothing else was running and the limit is {MAX}. The requests whose \
          clients left never gave their slots back. When a client hangs up, hyper drops the \

@@ -55,7 +55,11 @@ pub fn app(max_in_flight: usize, jobs: Jobs) -> Router {
 /// at the end of this function, and that happens however the request ends:
 /// with a response, with a panic (unwinding drops it), or with the client
 /// hanging up (hyper drops this future, and the permit with it).
-async fn shed_load(State(permits): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+async fn shed_load(
+    State(permits): State<Arc<Semaphore>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Ok(_permit) = permits.try_acquire_owned() else {
         return busy().into_response();
     };
