@@ -98,6 +98,14 @@ impl CargoTest {
     /// Runs cargo and parses its output. Fails only if cargo could not be
     /// started or timed out; failing tests are a normal [`Report`].
     pub fn run(&self) -> Result<Report> {
+        let output = run_with_timeout(self.command(), self.timeout)
+            .with_context(|| format!("running cargo test in {}", self.workspace.display()))?;
+        Ok(parse(&output.stdout, &output.stderr, output.success))
+    }
+
+    /// The `cargo test` command itself, output piped, for a caller that
+    /// runs it its own way (the runner's `watch` must be able to stop it).
+    pub fn command(&self) -> Command {
         let mut command = Command::new(cargo());
         command.arg("test");
         if let Some(package) = &self.package {
@@ -114,9 +122,7 @@ impl CargoTest {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let output = run_with_timeout(command, self.timeout)
-            .with_context(|| format!("running cargo test in {}", self.workspace.display()))?;
-        Ok(parse(&output.stdout, &output.stderr, output.success))
+        command
     }
 }
 

@@ -12,6 +12,7 @@
 mod book;
 mod cargo_test;
 mod labs;
+mod runner;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -29,21 +30,39 @@ use clap::{Parser, Subcommand};
                   `cargo test -p <lab>` to check a lab."
 )]
 struct Cli {
+    /// What to do; without one, `status`.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     Book(book::Args),
+    Status(runner::status::Args),
+    Check(runner::check::Args),
+    Watch(runner::watch::Args),
+    Hint(runner::hint::Args),
+    Reset(runner::reset::Args),
+    Solution(runner::solution::Args),
+    Fetch(runner::fetch::Args),
     Verify(verify::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let workspace = Workspace::locate();
-    let result = match cli.command {
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Status(runner::status::Args::default()));
+    let result = match command {
         Command::Book(args) => book::run(&workspace, args),
+        Command::Status(args) => runner::status::run(&workspace, args),
+        Command::Check(args) => runner::check::run(&workspace, args),
+        Command::Watch(args) => runner::watch::run(&workspace, args),
+        Command::Hint(args) => runner::hint::run(&workspace, args),
+        Command::Reset(args) => runner::reset::run(&workspace, args),
+        Command::Solution(args) => runner::solution::run(&workspace, args),
+        Command::Fetch(args) => runner::fetch::run(&workspace, args),
         Command::Verify(args) => verify::run(&workspace, args),
     };
     match result {
@@ -54,6 +73,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The variable that points the xtask at another copy of the workbook.
+pub const ROOT_VARIABLE: &str = "WORKBOOK_ROOT";
 
 /// Where the workbook lives on disk.
 #[derive(Debug, Clone)]
@@ -68,7 +90,13 @@ impl Workspace {
     /// The xtask crate sits at `<root>/xtask`, so the root is the parent of
     /// the directory cargo compiled us from. This works from any working
     /// directory inside the repository, as `cargo xtask` does.
+    ///
+    /// `WORKBOOK_ROOT` overrides it: the xtask's own tests point it at a
+    /// throwaway copy of the repository, so they never touch your labs.
     pub fn locate() -> Self {
+        if let Some(root) = std::env::var_os(ROOT_VARIABLE) {
+            return Self::at(PathBuf::from(root));
+        }
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("the xtask crate lives inside the workspace")

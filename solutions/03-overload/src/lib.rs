@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -31,6 +32,9 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
+use tower::{BoxError, ServiceBuilder};
 
 /// How many requests `cargo run -p overload` runs at once. Few, so that a
 /// handful of curls is enough to see what happens to the next one.
@@ -75,6 +79,27 @@ fn busy() -> impl IntoResponse {
     )
 }
 // ANCHOR_END: shed_load
+
+// ANCHOR: tower_way
+/// The other correct fix, built from tower's layers: have `app` return
+/// `app_the_tower_way(max_in_flight, jobs)` and every test passes the same.
+///
+/// Read the layers from the bottom (innermost) up:
+/// - `GlobalConcurrencyLimitLayer` keeps one semaphore that every copy of the
+///   layer shares (`ConcurrencyLimitLayer` makes a new one for each copy);
+/// - `LoadShedLayer` fails a request at once when no permit is free, where
+///   the limit alone would make it wait for one;
+/// - `HandleErrorLayer` turns that failure into the 503: axum wants a response
+///   for every error. (`LoadShedLayer`'s `Overloaded` is the only error here.)
+pub fn app_the_tower_way(max_in_flight: usize, jobs: Jobs) -> Router {
+    routes(jobs).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|_: BoxError| async { busy() }))
+            .layer(LoadShedLayer::new())
+            .layer(GlobalConcurrencyLimitLayer::new(max_in_flight)),
+    )
+}
+// ANCHOR_END: tower_way
 
 // ANCHOR: routes
 /// What the server does, with no limit. `jobs` counts the jobs as they run;

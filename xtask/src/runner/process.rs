@@ -1,0 +1,329 @@
+//! Child processes that never outlive the xtask.
+//!
+//! The runner starts cargo (to test a lab) and lab servers (for tokio-console).
+//! Whatever happens to the xtask, a Ctrl-C, a SIGTERM from a script, a panic,
+//! an error, those must stop with it: a forgotten server keeps its port, a
+//! forgotten `cargo test` keeps the build directory locked.
+//!
+//! - A [`Supervised`] child runs in its own process group (on Unix), so that
+//!   stopping it stops everything it started too (cargo's rustc and test
+//!   binaries). Dropping it stops the group: SIGTERM, then SIGKILL after a
+//!   grace period.
+//! - On Linux the child also asks the kernel for a SIGTERM when its parent
+//!   dies, which covers even a `kill -9` of the xtask.
+//! - [`exit_on_signal`] makes Ctrl-C and SIGTERM stop every supervised child
+//!   and then exit, for the verbs with nothing to tidy up themselves.
+//!   (`console` handles the signals itself, to stop its traffic and report.)
+
+use std::io;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The process groups (= leader pids) of the children still running.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// Set once a signal asked the xtask to stop.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// Set by a verb that stops itself when asked ([`handle_stop_myself`]).
+static STOPS_ITSELF: AtomicBool = AtomicBool::new(false);
+/// How the signal thread tells such a verb.
+static STOP_REQUESTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// How long a child gets to stop after SIGTERM before it is killed.
+pub const GRACE: Duration = Duration::from_secs(3);
+
+/// A child process (and everything it starts) that is stopped when dropped.
+///
+/// Spawn it from a thread that lives as long as the child: Linux's
+/// parent-death signal fires when the *thread* that spawned it ends.
+#[derive(Debug)]
+pub struct Supervised {
+    child: Child,
+    finished: Option<ExitStatus>,
+}
+
+impl Supervised {
+    /// Spawns `command` in a process group of its own.
+    pub fn spawn(command: &mut Command) -> io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+            #[cfg(target_os = "linux")]
+            {
+                let parent = std::process::id();
+                // SAFETY: between fork and exec only async-signal-safe calls
+                // are allowed; prctl, getppid and _exit are.
+                unsafe {
+                    command.pre_exec(move || {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                        // The parent may have died before prctl took effect.
+                        if libc::getppid() as u32 != parent {
+                            libc::_exit(1);
+                        }
+                        Ok(())
+                    });
+                }
+            }
+        }
+        let child = command.spawn()?;
+        RUNNING.lock().unwrap().push(child.id());
+        Ok(Supervised {
+            child,
+            finished: None,
+        })
+    }
+
+    /// The child, e.g. to take its stdout.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Waits for the child to exit. If a signal is stopping the xtask
+    /// meanwhile, this never returns: the signal handler exits the process,
+    /// and the caller must not report a child it killed as a failure.
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        let status = self.child.wait()?;
+        self.finished = Some(status);
+        park_if_stopping();
+        Ok(status)
+    }
+
+    /// The exit status, if the child has exited.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.finished.is_none() {
+            self.finished = self.child.try_wait()?;
+        }
+        Ok(self.finished)
+    }
+
+    /// Asks the child's process group to stop (SIGTERM; on Windows there is
+    /// no such thing, so it is killed), waits up to `grace`, then kills it.
+    pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = self.try_wait() {
+            return Some(status);
+        }
+        #[cfg(unix)]
+        signal_group(self.child.id(), libc::SIGTERM);
+        #[cfg(not(unix))]
+        let _ = self.child.kill();
+        let started = Instant::now();
+        while started.elapsed() < grace {
+            if let Ok(Some(status)) = self.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        #[cfg(unix)]
+        signal_group(self.child.id(), libc::SIGKILL);
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        self.stop(GRACE);
+        // The leader is gone; make sure nothing it started lingers.
+        #[cfg(unix)]
+        signal_group(self.child.id(), libc::SIGKILL);
+        RUNNING.lock().unwrap().retain(|&id| id != self.child.id());
+    }
+}
+
+/// Sends `signal` to the process group led by `leader`.
+#[cfg(unix)]
+fn signal_group(leader: u32, signal: libc::c_int) {
+    // SAFETY: kill has no memory-safety preconditions. A negative pid means
+    // "the process group"; a group that no longer exists is an error we ignore.
+    unsafe {
+        libc::kill(-(leader as libc::pid_t), signal);
+    }
+}
+
+/// Whether the process `pid` still exists (running, or exited but not yet
+/// reaped by the thread waiting for it).
+#[cfg(unix)]
+fn exists(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}
+
+/// Whether a signal has asked the xtask to stop.
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst)
+}
+
+/// Blocks forever if the xtask is stopping (the signal handler exits).
+pub fn park_if_stopping() {
+    while stopping() {
+        thread::park();
+    }
+}
+
+/// From now on, the first Ctrl-C or SIGTERM only wakes [`stop_requested`]:
+/// the verb stops itself (a second one still stops everything and exits).
+/// Call [`exit_on_signal`] first.
+pub fn handle_stop_myself() {
+    STOPS_ITSELF.store(true, Ordering::SeqCst);
+}
+
+/// Completes once a signal asked a verb that [handles stopping
+/// itself](handle_stop_myself) to stop.
+pub async fn stop_requested() {
+    STOP_REQUESTED.notified().await;
+}
+
+/// On Ctrl-C or SIGTERM: stop every supervised child, then exit with 130.
+/// Idempotent.
+pub fn exit_on_signal() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime to wait for signals");
+                runtime.block_on(async {
+                    let mut signal = Box::pin(stop_signal());
+                    let _ = ready_tx.send(());
+                    signal.as_mut().await;
+                    if STOPS_ITSELF.load(Ordering::SeqCst) {
+                        // The verb stops itself; a second signal insists.
+                        STOP_REQUESTED.notify_one();
+                        stop_signal().await;
+                    }
+                });
+                STOPPING.store(true, Ordering::SeqCst);
+                eprintln!("\nstopping...");
+                stop_all(GRACE);
+                std::process::exit(130);
+            })
+            .expect("spawn the signal thread");
+        // Listen before going on, so that an early signal is not missed.
+        let _ = ready_rx.recv_timeout(Duration::from_secs(5));
+    });
+}
+
+/// A future that completes on Ctrl-C, or SIGTERM on Unix. Create it before
+/// you need it: the handlers are installed when it is created.
+pub fn stop_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            match terminate {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate => {}
+        }
+    }
+}
+
+/// Stops every supervised child: SIGTERM to each group, up to `grace` for
+/// them to go, then SIGKILL. (On Windows, Ctrl-C reaches every process of
+/// the console by itself.)
+fn stop_all(grace: Duration) {
+    let groups = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
+    #[cfg(unix)]
+    {
+        for &group in &groups {
+            signal_group(group, libc::SIGTERM);
+        }
+        // The threads waiting for the leaders reap them as they exit.
+        let started = Instant::now();
+        while started.elapsed() < grace && groups.iter().any(|&leader| exists(leader)) {
+            thread::sleep(Duration::from_millis(20));
+        }
+        for &group in &groups {
+            signal_group(group, libc::SIGKILL);
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = groups;
+        thread::sleep(grace.min(Duration::from_millis(500)));
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    use super::*;
+
+    /// Whether `pid` is alive: exists and is not a zombie.
+    fn running(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // "pid (comm) S ...": the state follows the closing parenthesis.
+            Ok(stat) => stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+            Err(_) => false,
+        }
+    }
+
+    /// A shell that starts a `sleep` of its own, with what its trap says.
+    fn shell_with_grandchild(trap: &str) -> (Supervised, u32) {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", &format!("{trap} sleep 30 & echo $!; wait")])
+            .stdout(Stdio::piped());
+        let mut child = Supervised::spawn(&mut command).unwrap();
+        let stdout = child.child().stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        (child, line.trim().parse().unwrap())
+    }
+
+    #[test]
+    fn dropping_a_supervised_child_stops_it_and_what_it_started() {
+        let (child, grandchild) = shell_with_grandchild("");
+        let leader = child.child.id();
+        assert!(running(leader) && running(grandchild));
+        let started = Instant::now();
+        drop(child);
+        assert!(!running(leader), "the child should be gone after the drop");
+        thread::sleep(Duration::from_millis(50));
+        assert!(
+            !running(grandchild),
+            "what the child started should be gone too"
+        );
+        assert!(
+            started.elapsed() < GRACE,
+            "sh and sleep stop on SIGTERM at once"
+        );
+    }
+
+    #[test]
+    fn a_child_that_ignores_sigterm_is_killed_after_the_grace_period() {
+        let (mut child, grandchild) = shell_with_grandchild("trap '' TERM;");
+        let started = Instant::now();
+        let status = child.stop(Duration::from_millis(300));
+        assert!(status.is_some_and(|s| !s.success()));
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        thread::sleep(Duration::from_millis(50));
+        assert!(!running(grandchild), "the whole group is killed");
+    }
+}

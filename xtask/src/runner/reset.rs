@@ -1,0 +1,65 @@
+//! `cargo xtask reset <lab>`: start a lab over from the committed starter.
+//!
+//! The lab's folder is made exactly as committed: changed and deleted files
+//! are restored, and files the learner added are deleted (otherwise a stray
+//! `mod` file could keep the starter from behaving as the chapter says).
+//! Only that lab's folder is touched, and only after the learner said yes.
+//! The hints already seen stay seen.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+use super::git::{self, ChangeKind};
+use super::ui::{self, command, paint};
+use crate::Workspace;
+
+/// Restore a lab's files to the committed starter (asks first).
+///
+/// Changed and deleted files come back as committed; files you added to
+/// the lab's folder are deleted. Other labs are never touched.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The lab: its slug (`hello`) or number (`0`).
+    pub lab: String,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
+    let lab = super::find_lab(workspace, &args.lab)?;
+    let folder = workspace.relative(&lab.dir);
+    let Some(changes) = git::changes(&workspace.root, &lab.dir) else {
+        bail!(
+            "reset needs git: this copy of the workbook is not a git checkout (or git is \
+             not installed), so there is no committed starter to go back to"
+        );
+    };
+    if changes.is_empty() {
+        anstream::println!("{folder} is already the committed starter: nothing to reset.");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    anstream::println!("Resetting {folder} to the committed starter will:");
+    for change in &changes {
+        let what = match change.kind {
+            ChangeKind::Modified => paint(ui::WARN, "undo your changes to"),
+            ChangeKind::Deleted => paint(ui::PASS, "bring back"),
+            ChangeKind::New => paint(ui::FAIL, "delete"),
+        };
+        anstream::println!("  {what} {}", change.path);
+    }
+    if !args.yes && !ui::confirm("Reset it?") {
+        anstream::println!("Nothing changed.");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    git::restore(&workspace.root, &lab.dir)?;
+    anstream::println!(
+        "{} {folder} is the starter again. {} shows where you start.",
+        paint(ui::PASS, "✓"),
+        command(format!("cargo xtask check {}", lab.slug))
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,112 @@
+//! Friendly terminal output, coloured only when it goes to a terminal.
+//!
+//! The runner prints through [`anstream`]'s `println!`, which drops the colour
+//! codes when the output is a pipe or a file and honours `NO_COLOR` and
+//! `CLICOLOR_FORCE`, so logs and tests see plain text. The styles here say
+//! what a piece of text *is* (a command to type, a passing check), not how it
+//! looks.
+
+use std::fmt::Display;
+use std::io::{BufRead, IsTerminal, Write};
+
+use anstyle::{AnsiColor, Style};
+
+/// A passing check, a done lab.
+pub const PASS: Style = AnsiColor::Green
+    .on_default()
+    .effects(anstyle::Effects::BOLD);
+/// A failing check.
+pub const FAIL: Style = AnsiColor::Red.on_default().effects(anstyle::Effects::BOLD);
+/// Something to be careful about: a spoiler, a missing tool.
+pub const WARN: Style = AnsiColor::Yellow
+    .on_default()
+    .effects(anstyle::Effects::BOLD);
+/// A command the learner can type.
+pub const COMMAND: Style = AnsiColor::Cyan.on_default();
+/// Titles and the important word of a sentence.
+pub const STRONG: Style = Style::new().effects(anstyle::Effects::BOLD);
+/// Less important text: things already seen, not started yet.
+pub const DIM: Style = Style::new().effects(anstyle::Effects::DIMMED);
+
+/// `text` wrapped in `style`'s codes (dropped later if not on a terminal).
+pub fn paint(style: Style, text: impl Display) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// A command to type, e.g. `cargo xtask watch hello`.
+pub fn command(text: impl Display) -> String {
+    paint(COMMAND, text)
+}
+
+/// `text` wrapped at `width` columns, each line starting with `indent`.
+pub fn wrap(text: &str, indent: &str, width: usize) -> String {
+    let mut out = String::new();
+    for paragraph in text.lines() {
+        let mut line = String::from(indent);
+        for word in paragraph.split_whitespace() {
+            if line.len() > indent.len() && line.len() + 1 + word.len() > width {
+                out.push_str(line.trim_end());
+                out.push('\n');
+                line = String::from(indent);
+            }
+            if line.len() > indent.len() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `[#####.....]`: `done` of `total`, `width` characters wide.
+pub fn progress_bar(done: usize, total: usize, width: usize) -> String {
+    let filled = (done * width).checked_div(total).unwrap_or(0);
+    format!(
+        "[{}{}]",
+        paint(PASS, "#".repeat(filled)),
+        paint(DIM, ".".repeat(width - filled))
+    )
+}
+
+/// Asks a yes/no question on the terminal; anything but "y"/"yes" is no.
+/// Without a terminal the answer is read from stdin all the same (so a
+/// script can pipe `y`), and an empty stdin means no.
+pub fn confirm(question: &str) -> bool {
+    anstream::eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    let read = std::io::stdin().lock().read_line(&mut answer);
+    if !std::io::stdin().is_terminal() {
+        // Echo the piped answer, so the transcript reads naturally.
+        anstream::eprintln!("{}", answer.trim());
+    }
+    matches!(read, Ok(n) if n > 0)
+        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_wrapped_at_the_width_with_an_indent() {
+        let wrapped = wrap("one two three four five six", "  ", 12);
+        assert_eq!(wrapped, "  one two\n  three four\n  five six\n");
+    }
+
+    #[test]
+    fn words_are_never_split_and_lines_are_kept() {
+        let wrapped = wrap("a `cargo xtask hint hello` b\nabcdefghijklm", "", 10);
+        assert_eq!(wrapped, "a `cargo\nxtask hint\nhello` b\nabcdefghijklm\n");
+    }
+
+    #[test]
+    fn the_progress_bar_is_filled_in_proportion() {
+        let bar = anstream::adapter::strip_str(&progress_bar(1, 4, 8)).to_string();
+        assert_eq!(bar, "[##......]");
+        let empty = anstream::adapter::strip_str(&progress_bar(0, 0, 4)).to_string();
+        assert_eq!(empty, "[....]");
+    }
+}

@@ -1,0 +1,149 @@
+//! `cargo xtask watch [lab]`: check the lab every time one of its files is
+//! saved, and move on to the next lab once it passes.
+//!
+//! This is the learner's main loop: an editor on one side, `watch` on the
+//! other. Two ways of noticing a save work together:
+//!
+//! - file-system events ([`notify`]), so the check starts at once;
+//! - a look at the lab's fingerprint every second, for file systems where
+//!   events do not arrive (network drives, some containers and VMs).
+//!
+//! Either way a check runs only when the lab's files really changed, so an
+//! editor that touches files without changing them does not re-run it.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use anyhow::Result;
+use notify::{RecursiveMode, Watcher};
+
+use super::check::{self, Next};
+use super::fingerprint;
+use super::status;
+use super::ui::{self, command, paint};
+use crate::Workspace;
+use crate::labs::Lab;
+
+/// Re-run a lab's check every time you save one of its files; once it
+/// passes, move on to the next lab.
+///
+/// Without a lab, starts with the first lab that does not pass yet. Changes
+/// are noticed through file-system events, and by looking at the lab's
+/// files every second where events do not arrive. Ctrl-C stops.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The lab: its slug (`hello`) or number (`0`). Default: the first
+    /// lab that does not pass yet.
+    pub lab: Option<String>,
+}
+
+/// How often the lab's files are looked at when no event arrives.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How long to wait after a change for the editor to finish saving.
+const SETTLE: Duration = Duration::from_millis(150);
+
+pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
+    super::process::exit_on_signal();
+    let mut lab = match &args.lab {
+        Some(name) => super::find_lab(workspace, name)?,
+        None => match status::first_unfinished(&status::quick_states(workspace)?) {
+            Some(lab) => lab,
+            None => {
+                anstream::println!(
+                    "{} Every lab passes already. `cargo xtask watch <lab>` watches one anyway.",
+                    paint(ui::PASS, "★")
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+    };
+
+    let (events_tx, events) = mpsc::channel();
+    let mut watcher = match notify::recommended_watcher(move |event| {
+        if let Ok(notify::Event { paths, .. }) = event {
+            let _ = events_tx.send(paths);
+        }
+    }) {
+        Ok(watcher) => Some(watcher),
+        Err(error) => {
+            anstream::println!(
+                "{}",
+                paint(
+                    ui::DIM,
+                    format!("(no file-system events here: {error}; looking every second instead)")
+                )
+            );
+            None
+        }
+    };
+
+    loop {
+        if let Some(watcher) = watcher.as_mut() {
+            if let Err(error) = watcher.watch(&lab.dir, RecursiveMode::Recursive) {
+                anstream::println!(
+                    "{}",
+                    paint(
+                        ui::DIM,
+                        format!(
+                            "(cannot watch {}: {error}; looking every second instead)",
+                            workspace.relative(&lab.dir)
+                        )
+                    )
+                );
+            }
+        }
+        let mut checked_files = fingerprint::of_lab_folder(&workspace.root, &lab);
+        while !check::check(workspace, &lab)?.passed() {
+            anstream::println!(
+                "\n{} {} for your changes (Ctrl-C to stop)...\n",
+                paint(ui::STRONG, "Watching"),
+                command(workspace.relative(&lab.dir))
+            );
+            checked_files = wait_for_change(workspace, &lab, &events, &checked_files);
+            anstream::println!("{}", paint(ui::DIM, "─".repeat(72)));
+        }
+        if let Some(watcher) = watcher.as_mut() {
+            let _ = watcher.unwatch(&lab.dir);
+        }
+        match check::announce_next(workspace, &lab, Next::MoveOn) {
+            Some(next) => lab = next,
+            None => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+/// Blocks until the lab's files differ from `last` (the fingerprint of what
+/// was checked); returns the new fingerprint.
+fn wait_for_change(
+    workspace: &Workspace,
+    lab: &Lab,
+    events: &Receiver<Vec<std::path::PathBuf>>,
+    last: &str,
+) -> String {
+    loop {
+        match events.recv_timeout(POLL_EVERY) {
+            Ok(paths) if !paths.iter().any(|p| is_relevant(p)) => continue,
+            Ok(_) => {
+                // Let the editor finish (several events per save), then drain.
+                std::thread::sleep(SETTLE);
+                while events.try_recv().is_ok() {}
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            // No watcher: polling only.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(POLL_EVERY),
+        }
+        let now = fingerprint::of_lab_folder(&workspace.root, lab);
+        if now != last {
+            return now;
+        }
+    }
+}
+
+/// Whether an event about `path` may matter (not an editor's swap file).
+fn is_relevant(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| !fingerprint::is_noise(name))
+}
