@@ -9,9 +9,6 @@
 //! if it failed, its message), or the code did not compile (with the
 //! compiler's errors). The callers treat those very differently.
 
-// Temporary, until `verify` (next commit) uses this module.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Read;
@@ -240,10 +237,10 @@ fn failure_sections(stdout: &str) -> Vec<(String, String)> {
             .and_then(|l| l.strip_suffix(" stdout ----"));
         // The list of names that closes the block, or the next harness.
         let block_ends = line == "failures:" || line.starts_with("test result:");
-        if header.is_some() || block_ends {
-            if let Some((name, lines)) = current.take() {
-                sections.push((name, clean_message(&lines)));
-            }
+        if (header.is_some() || block_ends)
+            && let Some((name, lines)) = current.take()
+        {
+            sections.push((name, clean_message(&lines)));
         }
         if let Some(name) = header {
             current = Some((name.to_owned(), Vec::new()));

@@ -19,7 +19,6 @@
 //! Labs are keyed by slug; the number only orders them.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -103,20 +102,6 @@ const SUPPORT_DIR: &str = "support";
 pub struct BrokenLab {
     pub dir: PathBuf,
     pub error: anyhow::Error,
-}
-
-/// Loads every lab under `<root>/labs`, sorted by number, failing with all
-/// problems at once if any lab is broken.
-pub fn load_all(root: &Path) -> Result<Vec<Lab>> {
-    let (labs, broken) = discover(root)?;
-    if broken.is_empty() {
-        return Ok(labs);
-    }
-    let mut message = String::from("some labs could not be loaded:");
-    for b in &broken {
-        write!(message, "\n  {}: {:#}", relative(root, &b.dir), b.error).unwrap();
-    }
-    bail!(message)
 }
 
 /// Loads every lab under `<root>/labs`, keeping the broken ones apart, so a
@@ -294,6 +279,20 @@ pub fn relative(root: &Path, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
+
+    /// Every lab, or all the problems as one error.
+    fn load_all(root: &Path) -> Result<Vec<Lab>> {
+        let (labs, broken) = discover(root)?;
+        if broken.is_empty() {
+            return Ok(labs);
+        }
+        let mut message = String::from("some labs could not be loaded:");
+        for b in &broken {
+            write!(message, "\n  {}: {:#}", relative(root, &b.dir), b.error).unwrap();
+        }
+        bail!(message)
+    }
 
     /// A throwaway workspace with the given labs: (folder, lab.toml, package).
     fn workspace(labs: &[(&str, &str, &str)]) -> tempfile::TempDir {
