@@ -147,6 +147,7 @@ async fn report(
 }
 // ANCHOR_END: report
 
+// ANCHOR: section
 /// One section of a report: `steps` slow queries, one after the other.
 async fn build_section(observed: Arc<Observations>, name: &'static str, steps: u32) -> String {
     for _ in 0..steps {
@@ -156,6 +157,7 @@ async fn build_section(observed: Arc<Observations>, name: &'static str, steps: u
     tracing::info!(section = name, steps, "report section done");
     format!("{name}: {steps} rows\n")
 }
+// ANCHOR_END: section
 
 // ANCHOR: render
 async fn render(
