@@ -11,6 +11,8 @@
 //! - `GET /stats` shows what the server is doing: the steps done so far and
 //!   the requests in flight.
 //!
+//! `N` is 100 unless given (1 s of work), at most 1000.
+//!
 //! A handler is a future. When its client hangs up, hyper drops that future,
 //! and when the timeout fires, the timeout layer drops it: in Rust, dropping a
 //! future *is* cancelling it. That stops everything the future owns, at its
