@@ -73,6 +73,9 @@ pub struct CargoTest {
     pub workspace: PathBuf,
     /// The `CARGO_TARGET_DIR` to build into.
     pub target_dir: PathBuf,
+    /// Cargo's build directory (`CARGO_BUILD_BUILD_DIR`), if not the target
+    /// directory: for a scratch copy of the workspace (see `crate::scratch`).
+    pub build_dir: Option<PathBuf>,
     /// Kill cargo and fail after this long (a hung test must not hang us).
     pub timeout: Duration,
 }
@@ -83,8 +86,16 @@ impl CargoTest {
             package: None,
             workspace: workspace.to_path_buf(),
             target_dir: target_dir.to_path_buf(),
+            build_dir: None,
             timeout: Duration::from_secs(15 * 60),
         }
+    }
+
+    /// Builds in `build_dir`, putting only the final artifacts in the
+    /// target directory.
+    pub fn build_dir(mut self, build_dir: &Path) -> Self {
+        self.build_dir = Some(build_dir.to_path_buf());
+        self
     }
 
     pub fn package(mut self, package: &str) -> Self {
@@ -119,6 +130,9 @@ impl CargoTest {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(build_dir) = &self.build_dir {
+            command.env("CARGO_BUILD_BUILD_DIR", build_dir);
+        }
         command
     }
 }

@@ -11,8 +11,10 @@
 
 mod book;
 mod cargo_test;
+mod console;
 mod labs;
 mod runner;
+mod scratch;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -44,8 +46,10 @@ enum Command {
     Hint(runner::hint::Args),
     Reset(runner::reset::Args),
     Solution(runner::solution::Args),
+    Console(console::Args),
     Fetch(runner::fetch::Args),
     Verify(verify::Args),
+    CaptureConsole(console::capture::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,8 +66,10 @@ fn main() -> ExitCode {
         Command::Hint(args) => runner::hint::run(&workspace, args),
         Command::Reset(args) => runner::reset::run(&workspace, args),
         Command::Solution(args) => runner::solution::run(&workspace, args),
+        Command::Console(args) => console::run(&workspace, args),
         Command::Fetch(args) => runner::fetch::run(&workspace, args),
         Command::Verify(args) => verify::run(&workspace, args),
+        Command::CaptureConsole(args) => console::capture::run(&workspace, args),
     };
     match result {
         Ok(code) => code,

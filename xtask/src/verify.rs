@@ -31,6 +31,7 @@ use crate::Workspace;
 use crate::book;
 use crate::cargo_test::{CargoTest, Outcome, Report, TestResult};
 use crate::labs::{self, Lab};
+use crate::scratch;
 
 /// Check the course: every starter fails exactly its declared tests, every
 /// solution passes, the workspace's own tests pass, the book builds and its
@@ -108,7 +109,10 @@ fn verify(workspace: &Workspace, args: &Args, tally: &mut Tally) -> Result<()> {
     if let Some(note) = &snapshot.note {
         println!("note: {note}");
     }
-    sync_tree(&snapshot.files, &tree)
+    // The tree's packages must be units of their own (see crate::scratch).
+    let mut files = snapshot.files;
+    scratch::isolate(&mut files, "verify");
+    sync_tree(&files, &tree)
         .with_context(|| format!("writing the scratch tree {}", tree.display()))?;
 
     let (all_labs, broken) = labs::discover(&tree)?;
@@ -170,18 +174,18 @@ fn verify(workspace: &Workspace, args: &Args, tally: &mut Tally) -> Result<()> {
 }
 
 /// The files to verify, and how to describe them.
-struct Snapshot {
-    files: Files,
+pub(crate) struct Snapshot {
+    pub(crate) files: Files,
     what: String,
     note: Option<String>,
 }
 
 /// Relative path -> (contents, executable).
-type Files = BTreeMap<PathBuf, (Vec<u8>, bool)>;
+pub(crate) type Files = BTreeMap<PathBuf, (Vec<u8>, bool)>;
 
 /// Reads HEAD with `git archive`, or the working tree when asked or when
 /// this is not a git checkout.
-fn snapshot(workspace: &Workspace, worktree: bool) -> Result<Snapshot> {
+pub(crate) fn snapshot(workspace: &Workspace, worktree: bool) -> Result<Snapshot> {
     let root = &workspace.root;
     if worktree {
         return Ok(Snapshot {
@@ -320,7 +324,7 @@ fn is_executable(_path: &Path) -> bool {
 
 /// Makes `tree` hold exactly `files`, rewriting only files whose contents
 /// differ, so that cargo sees unchanged files as unchanged.
-fn sync_tree(files: &Files, tree: &Path) -> Result<()> {
+pub(crate) fn sync_tree(files: &Files, tree: &Path) -> Result<()> {
     fs::create_dir_all(tree)?;
     for (relative, (contents, executable)) in files {
         let path = tree.join(relative);
@@ -367,9 +371,17 @@ fn set_executable(_path: &Path, _executable: bool) -> Result<()> {
     Ok(())
 }
 
+/// `cargo test` in the scratch tree: the real target directory serves as
+/// cargo's build directory (dependencies are shared), the binaries go to
+/// `target/verify/target` (see crate::scratch).
+fn cargo_test_in(tree: &Path, target_dir: &Path) -> CargoTest {
+    let own_target = target_dir.join("verify").join("target");
+    CargoTest::new(tree, &own_target).build_dir(target_dir)
+}
+
 /// `cargo test` at the root: the default members (lab-support, the xtask).
 fn workspace_tests(tree: &Path, target_dir: &Path) -> Verdict {
-    let report = CargoTest::new(tree, target_dir)
+    let report = cargo_test_in(tree, target_dir)
         .run()
         .map_err(|e| format!("{e:#}"))?;
     let tests = match report {
@@ -392,7 +404,7 @@ fn workspace_tests(tree: &Path, target_dir: &Path) -> Verdict {
 
 /// The starter fails exactly its `[fails]`, each for the declared reason.
 fn starter(lab: &Lab, tree: &Path, target_dir: &Path) -> Verdict {
-    let report = CargoTest::new(tree, target_dir)
+    let report = cargo_test_in(tree, target_dir)
         .package(&lab.package)
         .run()
         .map_err(|e| format!("{e:#}"))?;
@@ -508,7 +520,7 @@ fn solution(lab: &Lab, tree: &Path, target_dir: &Path) -> Verdict {
     let report = {
         let _overlay = Overlay::apply(&solution_dir, &lab.dir, &mirrored)
             .map_err(|e| format!("laying the solution over the lab: {e:#}"))?;
-        CargoTest::new(tree, target_dir)
+        cargo_test_in(tree, target_dir)
             .package(&lab.package)
             .run()
             .map_err(|e| format!("{e:#}"))?

@@ -1,0 +1,260 @@
+//! `cargo xtask capture-console`: the real tokio-console screens of the book.
+//!
+//! The tokio-console chapter shows what the console looks like while a lab's
+//! bug happens, and after the fix. Those screens are not drawn by hand: this
+//! verb runs each lab (starter, then solution) with the same traffic as
+//! `cargo xtask console`, opens a real tokio-console in a detached tmux
+//! session of a fixed size, waits for the picture to develop, and saves
+//! tmux's copy of the screen (`capture-pane`) as text in `book/src/console/`,
+//! where the chapter includes it. Anyone with tmux and tokio-console can
+//! rerun it; the numbers differ a little from run to run, the picture not.
+//!
+//! It uses a tmux server of its own (`tmux -L`), so it never touches your
+//! tmux sessions, and free ports, so it never collides with a running lab.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use super::{LabProcess, Ports, Variant, build, scenarios};
+use crate::Workspace;
+use crate::labs::Lab;
+use crate::runner::ui::{self, paint};
+use crate::runner::{process, tokio_console_installed};
+
+/// Capture real tokio-console screens of labs (starter and solution) into
+/// book/src/console, for the book's tokio-console chapter. Needs tmux and
+/// tokio-console.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The labs to capture (slug or number).
+    #[arg(default_values_t = ["blocking".to_owned(), "cancellation".to_owned()])]
+    pub labs: Vec<String>,
+    /// Where to write the screens (default: book/src/console).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seconds of traffic before the screen is captured.
+    #[arg(long, default_value_t = 10)]
+    pub warm_up: u64,
+    /// The console's width in columns.
+    #[arg(long, default_value_t = 132)]
+    pub width: u16,
+    /// The console's height in lines.
+    #[arg(long, default_value_t = 32)]
+    pub height: u16,
+}
+
+pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
+    process::exit_on_signal();
+    if !tokio_console_installed() {
+        bail!("tokio-console is not installed: `cargo install --locked tokio-console`");
+    }
+    if Command::new("tmux").arg("-V").output().is_err() {
+        bail!("tmux is not installed (the screens are captured from a tmux pane)");
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace.root.join("book").join("src").join("console"));
+    fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+
+    let labs: Vec<Lab> = args
+        .labs
+        .iter()
+        .map(|name| crate::runner::find_lab(workspace, name))
+        .collect::<Result<_>>()?;
+    for lab in &labs {
+        for variant in [Variant::Starter, Variant::Solution] {
+            let screens = capture(workspace, lab, variant, &args)?;
+            for (screen, text) in screens {
+                let file = out.join(format!(
+                    "{}-{}-{}.txt",
+                    lab.folder_name(),
+                    variant.name(),
+                    screen.name
+                ));
+                fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+                anstream::println!(
+                    "{} {}",
+                    paint(ui::PASS, "captured"),
+                    workspace.relative(&file)
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One screen to capture: the keys that lead to it from the previous one.
+#[derive(Debug, Clone, Copy)]
+struct Screen {
+    /// Part of the file name: `tasks` (the task list) or `task` (one task).
+    name: &'static str,
+    /// tmux key names, sent one by one.
+    keys: &'static [&'static str],
+}
+
+/// The screens of a lab worth showing. The task list comes up sorted by
+/// total time; `Right` moves the sort to the next column (Busy, Sched, Idle,
+/// Polls), `j` selects the first row, `Enter` opens it.
+fn screens(slug: &str) -> &'static [Screen] {
+    match slug {
+        // Sorted by Busy: the blocking handlers' tasks come first. Then the
+        // task with the most polls (a connection that served requests),
+        // whose poll-time histogram tells the story.
+        "blocking" => &[
+            Screen {
+                name: "tasks",
+                keys: &["Right"],
+            },
+            Screen {
+                name: "task",
+                keys: &["Right", "Right", "Right", "j", "Enter"],
+            },
+        ],
+        _ => &[Screen {
+            name: "tasks",
+            keys: &[],
+        }],
+    }
+}
+
+/// The lab's `variant` under traffic, seen by tokio-console: each of its
+/// [`screens`], as text.
+fn capture(
+    workspace: &Workspace,
+    lab: &Lab,
+    variant: Variant,
+    args: &Args,
+) -> Result<Vec<(Screen, String)>> {
+    let binary = build(workspace, lab, variant)?;
+    let server = LabProcess::start(&binary, lab, Ports::any_free()?)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let scenario = scenarios::for_lab(&lab.slug);
+    let addr = server.addr;
+    let traffic = runtime.spawn(async move { scenario.drive(addr).await });
+
+    let tmux = Tmux::start(
+        &format!("tokio-console http://{}", server.console),
+        args.width,
+        args.height,
+    )?;
+    anstream::println!(
+        "{}",
+        paint(
+            ui::DIM,
+            format!(
+                "letting {} ({}) run under traffic for {} s...",
+                lab.label(),
+                variant.name(),
+                args.warm_up
+            )
+        )
+    );
+    thread::sleep(Duration::from_secs(args.warm_up));
+    let mut captured = Vec::new();
+    for screen in screens(&lab.slug) {
+        for key in screen.keys {
+            tmux.send_key(key)?;
+            thread::sleep(Duration::from_millis(300));
+        }
+        // Let the console redraw (it does once a second at most).
+        thread::sleep(Duration::from_millis(1500));
+        captured.push((*screen, tidy(&tmux.capture()?)));
+    }
+    drop(tmux);
+
+    traffic.abort();
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    anstream::println!("{}", paint(ui::DIM, server.stop()));
+    Ok(captured)
+}
+
+/// Drops trailing spaces and trailing blank lines.
+fn tidy(screen: &str) -> String {
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    let end = lines
+        .iter()
+        .rposition(|line| !line.is_empty())
+        .map_or(0, |last| last + 1);
+    let mut text = lines[..end].join("\n");
+    text.push('\n');
+    text
+}
+
+/// A detached tmux session on a private tmux server, running one command.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    const SESSION: &'static str = "capture";
+
+    fn start(command: &str, width: u16, height: u16) -> Result<Tmux> {
+        let tmux = Tmux {
+            socket: format!("xtask-capture-{}", std::process::id()),
+        };
+        tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            Self::SESSION,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ])?;
+        Ok(tmux)
+    }
+
+    fn send_key(&self, key: &str) -> Result<()> {
+        self.run(&["send-keys", "-t", Self::SESSION, key])?;
+        Ok(())
+    }
+
+    fn capture(&self) -> Result<String> {
+        self.run(&["capture-pane", "-p", "-t", Self::SESSION])
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String> {
+        let output = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .env_remove("TMUX")
+            .stdin(Stdio::null())
+            .output()
+            .context("running tmux")?;
+        if !output.status.success() {
+            bail!(
+                "tmux {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_captured_screen_loses_trailing_blanks_only() {
+        assert_eq!(tidy("  a  \nb\n\n   \n"), "  a\nb\n");
+        assert_eq!(tidy(""), "\n");
+    }
+}
