@@ -550,6 +550,7 @@ async fn serve(root: PathBuf, book: PathBuf, port: u16, open: bool) -> Result<()
     let pages = ServeDir::new(&book).not_found_service(ServeFile::new(book.join("404.html")));
     let app = app.with_state(repository).fallback_service(pages);
 
+    let stop_signal = shutdown_signal().context("listening for Ctrl-C")?;
     println!("Serving the book at {url}  (Ctrl-C to stop)");
     io::stdout().flush().ok();
     if open {
@@ -560,7 +561,7 @@ async fn serve(root: PathBuf, book: PathBuf, port: u16, open: bool) -> Result<()
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let stopping = stopping.clone();
         async move {
-            shutdown_signal().await;
+            stop_signal.await;
             println!("Stopping.");
             stopping.notify_one();
         }
@@ -656,26 +657,28 @@ fn open_browser(url: &str) {
     }
 }
 
-/// Resolves on Ctrl-C, or on SIGTERM on Unix (a background job ignores Ctrl-C).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        tokio::signal::ctrl_c().await.ok();
-    };
+/// Starts listening for Ctrl-C, and SIGTERM on Unix (a background job
+/// ignores Ctrl-C), at once: the future resolves on either. Listening before
+/// the URL is printed means a signal sent right after it stops the server
+/// cleanly instead of killing the process.
+fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
+    {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => std::future::pending().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    {
+        Ok(async {
+            tokio::signal::ctrl_c().await.ok();
+        })
     }
 }
 

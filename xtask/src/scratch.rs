@@ -24,6 +24,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result};
+
 /// A scratch tree's files: relative path -> (contents, executable), as
 /// `verify` reads them.
 pub type Files = BTreeMap<PathBuf, (Vec<u8>, bool)>;
@@ -32,10 +34,10 @@ pub type Files = BTreeMap<PathBuf, (Vec<u8>, bool)>;
 /// workspace's own): `tag` must be letters, digits and dashes.
 pub fn isolate(files: &mut Files, tag: &str) {
     for (path, (contents, _)) in files.iter_mut() {
-        if path.file_name() == Some("Cargo.toml".as_ref()) && path != Path::new("Cargo.toml") {
-            if let Ok(text) = std::str::from_utf8(contents) {
-                *contents = isolate_manifest(text, tag).into_bytes();
-            }
+        let is_package_manifest =
+            path.file_name() == Some("Cargo.toml".as_ref()) && path != Path::new("Cargo.toml");
+        if is_package_manifest && let Ok(text) = std::str::from_utf8(contents) {
+            *contents = isolate_manifest(text, tag).into_bytes();
         }
     }
 }
@@ -76,7 +78,82 @@ fn tag_version(line: &str, tag: &str) -> Option<String> {
     let value = rest.trim().strip_prefix('"')?.strip_suffix('"')?;
     let separator = if value.contains('-') { '.' } else { '-' };
     let newline = if line.ends_with('\n') { "\n" } else { "" };
-    Some(format!("{} = \"{value}{separator}{tag}\"{newline}", key.trim_end()))
+    Some(format!(
+        "{} = \"{value}{separator}{tag}\"{newline}",
+        key.trim_end()
+    ))
+}
+
+/// An exclusive lock on a file, held until dropped, so that two runs do not
+/// share one scratch tree. The operating system releases it if the process
+/// dies, so a killed run leaves no stale lock.
+#[derive(Debug)]
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+impl Lock {
+    /// Takes the lock at `path`, waiting (and saying so) while another
+    /// process holds it.
+    pub fn acquire(path: &Path, holder: &str) -> Result<Lock> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening the lock file {}", path.display()))?;
+        if !try_lock(&file)? {
+            println!(
+                "waiting for another {holder} to finish (it holds {})",
+                path.display()
+            );
+            lock(&file)?;
+        }
+        Ok(Lock { _file: file })
+    }
+}
+
+#[cfg(unix)]
+fn try_lock(file: &std::fs::File) -> Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    let status = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if status == 0 {
+        return Ok(true);
+    }
+    let error = std::io::Error::last_os_error();
+    if error.kind() == std::io::ErrorKind::WouldBlock {
+        Ok(false)
+    } else {
+        Err(error).context("locking the scratch tree")
+    }
+}
+
+#[cfg(unix)]
+fn lock(file: &std::fs::File) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: as above; this call blocks until the lock is free.
+    let status = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error()).context("locking the scratch tree")
+    }
+}
+
+// Elsewhere runs are not serialized (std's `File::lock` needs Rust 1.89,
+// newer than the workbook's minimum); do not run two at once.
+#[cfg(not(unix))]
+fn try_lock(_file: &std::fs::File) -> Result<bool> {
+    Ok(true)
+}
+
+#[cfg(not(unix))]
+fn lock(_file: &std::fs::File) -> Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]

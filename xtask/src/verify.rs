@@ -92,14 +92,16 @@ type Verdict = Result<String, String>;
 fn verify(workspace: &Workspace, args: &Args, tally: &mut Tally) -> Result<()> {
     let verify_dir = workspace.target_dir.join("verify");
     let tree = verify_dir.join("tree");
-    if workspace.root.starts_with(&verify_dir) {
-        bail!("this is verify's own scratch tree; run `cargo xtask verify` in the repository");
-    }
     // An unknown --lab is a typo: say so before any work.
     if let Some(wanted) = &args.lab {
         let (labs, _) = labs::discover(&workspace.root)?;
         labs::find(&labs, wanted)?;
     }
+    if workspace.root.starts_with(&verify_dir) {
+        bail!("this is verify's own scratch tree; run `cargo xtask verify` in the repository");
+    }
+    // One verify at a time: two would rewrite one scratch tree under each other.
+    let _lock = scratch::Lock::acquire(&verify_dir.join("lock"), "`cargo xtask verify`")?;
     let snapshot = snapshot(workspace, args.worktree)?;
     println!(
         "verify: checking {} in {}",
@@ -479,7 +481,7 @@ fn judge_starter(lab: &Lab, tests: &BTreeMap<String, TestResult>) -> Vec<String>
     if !unexpected.is_empty() {
         problems.push(format!(
             "tests not listed in [fails] must pass on the starter, but these failed:\n{}",
-            unexpected.join("\n")
+            indent(&unexpected.join("\n"), "  ")
         ));
     }
     problems
@@ -527,7 +529,10 @@ fn solution(lab: &Lab, tree: &Path, target_dir: &Path) -> Verdict {
     };
     match report {
         Report::DidNotCompile(errors) => {
-            problems.push(format!("the solution does not compile:\n{errors}"));
+            problems.push(format!(
+                "the solution does not compile (it is laid over the lab, so the errors \
+                 name the lab's paths):\n{errors}"
+            ));
         }
         Report::Ran { tests, problem } => {
             if tests.is_empty() {
@@ -537,7 +542,7 @@ fn solution(lab: &Lab, tree: &Path, target_dir: &Path) -> Verdict {
             if !failures.is_empty() {
                 problems.push(format!(
                     "with the solution every test must pass, but these failed:\n{}",
-                    failures.join("\n")
+                    indent(&failures.join("\n"), "  ")
                 ));
             } else if let Some(problem) = problem {
                 problems.push(format!(

@@ -1,22 +1,82 @@
 //! The `book` and `verify` verbs, run as a user runs them.
 //!
-//! These tests run the real `xtask` binary against this repository. They
-//! stay fast (they run inside `cargo xtask verify`'s first check): the book
-//! is built into a temporary folder, and `verify` is only asked for its help
+//! These tests run the real `xtask` binary on a small fixture workbook (one
+//! lab, one chapter) made in a temporary folder and named by
+//! `WORKBOOK_ROOT`, so they do not depend on the state of the real chapters
+//! and never touch the repository. They stay fast, because they run inside
+//! `cargo xtask verify`'s first check: `verify` is only asked for its help
 //! and for a lab that does not exist, which it refuses before any work.
 
+use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use tempfile::TempDir;
 
-fn stdout_of(output: &std::process::Output) -> String {
+/// A workbook with one lab, `00-demo`, and its chapter.
+fn fixture() -> TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "book/book.toml",
+            "[book]\ntitle = \"Fixture\"\n[build]\ncreate-missing = false\n",
+        ),
+        (
+            "book/src/SUMMARY.md",
+            "# Summary\n\n[Introduction](README.md)\n\n- [00 · Demo](00-demo.md)\n",
+        ),
+        (
+            "book/src/README.md",
+            "# Introduction\n\nStart with [the demo](00-demo.md).\n",
+        ),
+        (
+            "book/src/00-demo.md",
+            "# Demo\n\n## The code\n\n\
+             ```rust\n{{#include ../../labs/00-demo/src/lib.rs:greet}}\n```\n\n\
+             Edit [src/lib.rs](../../labs/00-demo/src/lib.rs), see [above](#the-code).\n\n\
+             {{#hints demo}}\n",
+        ),
+        (
+            "labs/00-demo/lab.toml",
+            "slug = \"demo\"\ntitle = \"Demo\"\nchapter = \"00-demo.md\"\nminutes = 5\n\
+             hints = [\"Read `greet`.\", \"Say hello.\"]\n\
+             [fails]\ngreets = \"say hello\"\n",
+        ),
+        (
+            "labs/00-demo/Cargo.toml",
+            "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n",
+        ),
+        (
+            "labs/00-demo/src/lib.rs",
+            "// ANCHOR: greet\npub fn greet() -> &'static str {\n    \"bye\"\n}\n// ANCHOR_END: greet\n",
+        ),
+    ];
+    for (path, contents) in files {
+        let path = root.path().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, contents).unwrap();
+    }
+    root
+}
+
+/// The xtask, working on `root`.
+fn xtask(root: &Path) -> assert_cmd::Command {
+    let mut command = cargo_bin_cmd!("xtask");
+    command
+        .env("WORKBOOK_ROOT", root)
+        .timeout(Duration::from_secs(60));
+    command
+}
+
+fn stdout_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr_of(output: &std::process::Output) -> String {
+fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -44,7 +104,8 @@ fn verify_help_explains_the_checks_and_the_summary_line() {
 
 #[test]
 fn verify_refuses_an_unknown_lab_and_lists_the_labs() {
-    let output = cargo_bin_cmd!("xtask")
+    let workbook = fixture();
+    let output = xtask(workbook.path())
         .args(["verify", "--lab", "no-such-lab"])
         .output()
         .unwrap();
@@ -54,7 +115,7 @@ fn verify_refuses_an_unknown_lab_and_lists_the_labs() {
     );
     let stderr = stderr_of(&output);
     assert!(
-        stderr.contains("there is no lab named \"no-such-lab\"") && stderr.contains("00 hello"),
+        stderr.contains("there is no lab named \"no-such-lab\"") && stderr.contains("00 demo"),
         "the error should name the unknown lab and list the labs, got:\n{stderr}"
     );
     let stdout = stdout_of(&output);
@@ -66,37 +127,78 @@ fn verify_refuses_an_unknown_lab_and_lists_the_labs() {
 }
 
 #[test]
-fn book_build_only_builds_the_book_with_its_hints() {
+fn book_build_only_builds_the_book_with_includes_and_hints() {
+    let workbook = fixture();
     let dest = tempfile::tempdir().unwrap();
-    let output = cargo_bin_cmd!("xtask")
+    let output = xtask(workbook.path())
         .args(["book", "--build-only", "--dest-dir"])
         .arg(dest.path())
         .output()
         .unwrap();
+    let stderr = stderr_of(&output);
     assert!(
         output.status.success(),
-        "book --build-only failed: {}",
-        stderr_of(&output)
+        "book --build-only failed:\n{stderr}"
     );
-    let index = dest.path().join("index.html");
-    assert!(index.is_file(), "the book should have an index.html");
-    let hello = std::fs::read_to_string(dest.path().join("00-hello.html")).unwrap();
     assert!(
-        hello.contains("<summary>Hint 1</summary>"),
-        "chapter 00 should show lab hello's hints from its lab.toml"
+        !stderr.contains("warning"),
+        "a sound book builds without warnings:\n{stderr}"
     );
+    assert!(
+        dest.path().join("index.html").is_file(),
+        "the book needs an index.html"
+    );
+    let chapter = fs::read_to_string(dest.path().join("00-demo.html")).unwrap();
+    assert!(
+        chapter.contains("pub fn greet()"),
+        "the included code is in the chapter"
+    );
+    assert!(!chapter.contains("ANCHOR"), "the anchor markers are not");
+    assert!(
+        chapter.contains("<summary>Hint 1</summary>") && chapter.contains("<code>greet</code>"),
+        "the lab's hints from lab.toml are in the chapter, Markdown rendered"
+    );
+}
+
+#[test]
+fn book_build_only_warns_about_broken_includes_hints_and_links() {
+    let workbook = fixture();
+    fs::write(
+        workbook.path().join("book/src/00-demo.md"),
+        "# Demo\n\n{{#include ../../labs/00-demo/src/lib.rs:gone}}\n\n{{#hints dmeo}}\n\n\
+         [missing](../../labs/00-demo/src/main.rs) [no heading](#nowhere)\n",
+    )
+    .unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let output = xtask(workbook.path())
+        .args(["book", "--build-only", "--dest-dir"])
+        .arg(dest.path())
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    for problem in [
+        "has no `ANCHOR: gone` marker",
+        "{{#hints dmeo}} names no lab",
+        "there is no labs/00-demo/src/main.rs",
+        "has no heading with the id #nowhere",
+    ] {
+        assert!(
+            stderr.contains(problem),
+            "expected a warning {problem:?}, got:\n{stderr}"
+        );
+    }
 }
 
 /// `book` with a port that is taken says so and suggests `--port`.
 #[test]
 fn book_on_a_taken_port_suggests_another() {
+    let workbook = fixture();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let dest = tempfile::tempdir().unwrap();
-    let output = cargo_bin_cmd!("xtask")
+    let output = xtask(workbook.path())
         .args(["book", "--port", &port, "--dest-dir"])
         .arg(dest.path())
-        .timeout(Duration::from_secs(30))
         .output()
         .unwrap();
     assert!(!output.status.success(), "book on a taken port should fail");
@@ -120,8 +222,9 @@ impl Drop for Served {
     }
 }
 
-fn serve_book(dest: &std::path::Path) -> Served {
+fn serve_book(root: &Path, dest: &Path) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .env("WORKBOOK_ROOT", root)
         .args(["book", "--port", "0", "--dest-dir"])
         .arg(dest)
         .stdout(Stdio::piped())
@@ -143,7 +246,7 @@ fn serve_book(dest: &std::path::Path) -> Served {
     panic!("`xtask book` never said where it serves the book");
 }
 
-/// A plain HTTP/1.1 GET: (status line, headers and body).
+/// A plain HTTP/1.1 GET: (status line, the whole response).
 fn get(url: &str, path: &str) -> (String, String) {
     let authority = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(authority).unwrap();
@@ -163,42 +266,44 @@ fn get(url: &str, path: &str) -> (String, String) {
 
 #[test]
 fn the_served_book_shows_chapters_and_lab_files_as_text() {
+    let workbook = fixture();
     let dest = tempfile::tempdir().unwrap();
-    let served = serve_book(dest.path());
+    let served = serve_book(workbook.path(), dest.path());
 
     let (status, page) = get(&served.url, "/toc.html");
     assert!(status.contains("200"), "GET /toc.html: {status}");
     assert!(
-        page.contains("00-hello.html"),
-        "the table of contents should list chapter 00"
+        page.contains("00-demo.html"),
+        "the table of contents lists the chapter"
     );
 
-    let (status, file) = get(&served.url, "/labs/00-hello/lab.toml");
+    let (status, file) = get(&served.url, "/labs/00-demo/lab.toml");
     assert!(
         status.contains("200"),
-        "GET /labs/00-hello/lab.toml: {status}"
+        "GET /labs/00-demo/lab.toml: {status}"
     );
     assert!(
         file.to_lowercase().contains("content-type: text/plain"),
-        "lab files should be served as plain text:\n{file}"
+        "lab files are served as plain text:\n{file}"
     );
     assert!(
-        file.contains("slug = \"hello\""),
+        file.contains("slug = \"demo\""),
         "the lab file's contents:\n{file}"
     );
 
-    let (status, _) = get(&served.url, "/labs/..%2f..%2fCargo.toml");
+    let (status, _) = get(&served.url, "/labs/../book/book.toml");
     assert!(
         !status.contains("200"),
-        "nothing outside labs/ may be served: {status}"
+        "nothing outside labs/ is served: {status}"
     );
 }
 
 #[cfg(unix)]
 #[test]
 fn the_book_server_stops_on_sigterm() {
+    let workbook = fixture();
     let dest = tempfile::tempdir().unwrap();
-    let mut served = serve_book(dest.path());
+    let mut served = serve_book(workbook.path(), dest.path());
     let pid = served.child.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(sent.success());
@@ -207,7 +312,7 @@ fn the_book_server_stops_on_sigterm() {
         if let Some(status) = served.child.try_wait().unwrap() {
             assert!(
                 status.success(),
-                "the server should exit cleanly on SIGTERM: {status}"
+                "the server exits cleanly on SIGTERM: {status}"
             );
             return;
         }
