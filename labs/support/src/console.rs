@@ -16,9 +16,11 @@ pub(crate) fn init_tracing(console: bool) {
             // Serves the console's gRPC API on 127.0.0.1:6669 (TOKIO_CONSOLE_BIND
             // moves it) and also prints logs filtered by RUST_LOG.
             console_subscriber::init();
+            let bind =
+                std::env::var("TOKIO_CONSOLE_BIND").unwrap_or_else(|_| "127.0.0.1:6669".into());
             eprintln!(
-                "tokio-console: enabled; run `tokio-console` in another terminal \
-                 (install it once with `cargo install --locked tokio-console`)"
+                "tokio-console: enabled; run `tokio-console http://{bind}` in another \
+                 terminal (install it once with `cargo install --locked tokio-console`)"
             );
             return;
         }

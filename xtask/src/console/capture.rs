@@ -69,7 +69,24 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
         .collect::<Result<_>>()?;
     for lab in &labs {
         for variant in [Variant::Starter, Variant::Solution] {
-            let screens = capture(workspace, lab, variant, &args)?;
+            let (screens, traffic) = capture(workspace, lab, variant, &args)?;
+            if !traffic.is_empty() {
+                let file = out.join(format!(
+                    "{}-{}-traffic.txt",
+                    lab.folder_name(),
+                    variant.name()
+                ));
+                let text = traffic
+                    .iter()
+                    .map(|line| format!("traffic | {line}\n"))
+                    .collect::<String>();
+                fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+                anstream::println!(
+                    "{} {}",
+                    paint(ui::PASS, "captured"),
+                    workspace.relative(&file)
+                );
+            }
             for (screen, text) in screens {
                 let file = out.join(format!(
                     "{}-{}-{}.txt",
@@ -123,19 +140,21 @@ fn screens(slug: &str) -> &'static [Screen] {
     }
 }
 
+/// Each screen with its text, and the traffic's last report lines.
+type Captured = (Vec<(Screen, String)>, Vec<String>);
+
+/// How many of the traffic's last report lines are saved with the screens.
+const TRAFFIC_LINES: usize = 3;
+
 /// The lab's `variant` under traffic, seen by tokio-console: each of its
-/// [`screens`], as text.
-fn capture(
-    workspace: &Workspace,
-    lab: &Lab,
-    variant: Variant,
-    args: &Args,
-) -> Result<Vec<(Screen, String)>> {
+/// [`screens`] as text, and the traffic's last report lines.
+fn capture(workspace: &Workspace, lab: &Lab, variant: Variant, args: &Args) -> Result<Captured> {
     let binary = build(workspace, lab, variant)?;
     let server = LabProcess::start(&binary, lab, Ports::any_free()?)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let scenario = scenarios::for_lab(&lab.slug);
     let addr = server.addr;
+    scenarios::take_reported();
     let traffic = runtime.spawn(async move { scenario.drive(addr).await });
 
     let tmux = Tmux::start(
@@ -171,7 +190,9 @@ fn capture(
     traffic.abort();
     runtime.shutdown_timeout(Duration::from_secs(1));
     anstream::println!("{}", paint(ui::DIM, server.stop()));
-    Ok(captured)
+    let reported = scenarios::take_reported();
+    let last = reported[reported.len().saturating_sub(TRAFFIC_LINES)..].to_vec();
+    Ok((captured, last))
 }
 
 /// Drops trailing spaces and trailing blank lines.

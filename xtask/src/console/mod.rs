@@ -323,10 +323,8 @@ pub fn build(workspace: &Workspace, lab: &Lab, variant: Variant) -> Result<PathB
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
         .context("cargo built no executable for the lab")?;
 
-    let private = console_dir(workspace, variant).join(format!(
-        "{package}{}",
-        std::env::consts::EXE_SUFFIX
-    ));
+    let private =
+        console_dir(workspace, variant).join(format!("{package}{}", std::env::consts::EXE_SUFFIX));
     std::fs::create_dir_all(private.parent().expect("has a parent"))?;
     // Copy next to the final name, then rename: a running copy is never
     // overwritten in place.

@@ -9,8 +9,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
@@ -56,16 +56,18 @@ pub fn for_lab(slug: &str) -> Scenario {
         "blocking" => Scenario {
             traffic: "over and over, two GET /slow?ms=1000 and one GET /crunch?ms=1000 at \
                       once; meanwhile GET /health every 250 ms, timed.",
-            starter: "The connection tasks serving /slow and /crunch are Busy for a whole \
-                      second per request: `std::thread::sleep` and the checksum loop never \
-                      return to the runtime, so each poll lasts a second (select a task \
-                      with the arrow keys and press Enter: its poll-time histogram sits at \
-                      ~1 s), and this single-thread runtime runs nothing else meanwhile. \
-                      The /health lines below show the cost: up to 3 s for a reply.",
-            solution: "The same tasks are Idle while they wait: `tokio::time::sleep` returns \
-                       to the runtime, and their Busy time stays in microseconds. /crunch's \
-                       work shows up as a task of kind `blocking` (spawn_blocking), on a \
-                       thread of its own. /health answers in about a millisecond.",
+            starter: "The connection tasks (Location: axum's serve/mod.rs) are Busy for \
+                      seconds with only a handful of Polls: each poll lasts a whole second, \
+                      because `std::thread::sleep` and the checksum loop never return to \
+                      the runtime. Their Sched time grows too: tasks ready to run, waiting \
+                      for the runtime's only thread. Open one (sort by Polls with the arrow \
+                      keys, select a row with j, press Enter): the p50 of its poll times is \
+                      1.00s. The /health lines below show the cost: up to 3 s for a reply.",
+            solution: "The connection tasks stay Idle while they wait: Busy in milliseconds \
+                       over dozens of polls of a few hundred microseconds. /crunch's work \
+                       runs as tasks of kind `blocking`, spawned at \
+                       labs/01-blocking/src/lib.rs (spawn_blocking), each Busy for its \
+                       second on a thread of its own. /health answers in milliseconds.",
             has_bug: true,
             drive: |addr| Box::pin(blocking(addr)),
         },
@@ -83,16 +85,16 @@ pub fn for_lab(slug: &str) -> Scenario {
             traffic: "4 clients a second ask for a 10 s report (GET /report?steps=1000) and \
                       one a second for a 3 s render (GET /render?steps=300); each hangs up \
                       after 100 ms. GET /stats every 2 s.",
-            starter: "Tasks pile up: three tasks per report, spawned at \
-                      labs/05-cancellation/src/lib.rs, each running its full 10 s though \
-                      its client left long ago, so the list grows to well over a hundred \
-                      tasks polled every 10 ms. The renders show as `blocking` tasks that \
-                      also run to the end. The in-flight gauge below climbs and never comes \
-                      down.",
-            solution: "Each report's tasks live about 100 ms: aborted when the handler's \
-                       future is dropped, they show as finished and leave the list. Renders \
-                       stop at their next tile. The list stays short, the in-flight gauge \
-                       at 0, the step counts low.",
+            starter: "Count the live tasks in the header (Running + Idle): it climbs by a \
+                      dozen a second. Most sit at labs/05-cancellation/src/lib.rs, the \
+                      `tokio::spawn` of a report section: each lives its full 10 s and \
+                      ~1000 polls (one per 10 ms step) although its client left after \
+                      100 ms. The in-flight gauge below climbs and never comes down.",
+            solution: "The section tasks at labs/05-cancellation/src/lib.rs end about 100 ms \
+                       after they start (⏹: the console shows finished tasks for a few \
+                       seconds, so count the live ones in the header, Running + Idle: a \
+                       handful). Renders stop at their next tile: `blocking` tasks of \
+                       ~100 ms. The in-flight gauge below stays near 0.",
             has_bug: true,
             drive: |addr| Box::pin(cancellation(addr)),
         },
@@ -109,8 +111,22 @@ pub fn for_lab(slug: &str) -> Scenario {
 /// How often a scenario reports what it sees.
 const REPORT_EVERY: Duration = Duration::from_secs(2);
 
+/// Every line the traffic has reported, for `capture-console`.
+static REPORTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 fn report(line: String) {
     anstream::println!("{} {line}", paint(ui::COMMAND, "traffic |"));
+    if let Ok(mut reported) = REPORTED.lock() {
+        reported.push(line);
+    }
+}
+
+/// Takes the lines reported so far (and forgets them).
+pub fn take_reported() -> Vec<String> {
+    REPORTED
+        .lock()
+        .map(|mut r| std::mem::take(&mut *r))
+        .unwrap_or_default()
 }
 
 fn client() -> reqwest::Client {

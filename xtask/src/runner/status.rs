@@ -148,7 +148,7 @@ fn print_table(workspace: &Workspace, states: &[(Lab, LabState)]) {
             };
             anstream::println!(
                 "{} lab {} \"{}\". Read {} ({} serves the book), then run:\n\n    {}\n",
-                paint(ui::STRONG, format!("{verb}")),
+                paint(ui::STRONG, verb),
                 lab.label(),
                 lab.title,
                 chapter,

@@ -80,19 +80,19 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
     };
 
     loop {
-        if let Some(watcher) = watcher.as_mut() {
-            if let Err(error) = watcher.watch(&lab.dir, RecursiveMode::Recursive) {
-                anstream::println!(
-                    "{}",
-                    paint(
-                        ui::DIM,
-                        format!(
-                            "(cannot watch {}: {error}; looking every second instead)",
-                            workspace.relative(&lab.dir)
-                        )
+        if let Some(watcher) = watcher.as_mut()
+            && let Err(error) = watcher.watch(&lab.dir, RecursiveMode::Recursive)
+        {
+            anstream::println!(
+                "{}",
+                paint(
+                    ui::DIM,
+                    format!(
+                        "(cannot watch {}: {error}; looking every second instead)",
+                        workspace.relative(&lab.dir)
                     )
-                );
-            }
+                )
+            );
         }
         let mut checked_files = fingerprint::of_lab_folder(&workspace.root, &lab);
         while !check::check(workspace, &lab)?.passed() {
