@@ -29,7 +29,9 @@ use clap::{Parser, Subcommand};
     bin_name = "cargo xtask",
     about,
     after_help = "A learner needs two commands: `cargo xtask book` to read, \
-                  `cargo test -p <lab>` to check a lab."
+                  `cargo test -p <lab>` to check a lab. `cargo xtask` alone shows \
+                  your progress and what to do next; `cargo xtask watch` checks \
+                  your lab every time you save."
 )]
 struct Cli {
     /// What to do; without one, `status`.
@@ -39,13 +41,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    Book(book::Args),
     Status(runner::status::Args),
     Check(runner::check::Args),
     Watch(runner::watch::Args),
     Hint(runner::hint::Args),
     Reset(runner::reset::Args),
     Solution(runner::solution::Args),
+    Book(book::Args),
     Console(console::Args),
     Fetch(runner::fetch::Args),
     Verify(verify::Args),
