@@ -11,11 +11,17 @@
 //! the book builds with every include, hint and link resolved.
 //!
 //! What is verified is the repository as committed (`git archive HEAD`),
-//! extracted into `target/verify/tree`, so a learner's half-fixed lab cannot
-//! change the answer. The scratch tree shares the real target directory,
-//! `Cargo.lock` and `.cargo/config.toml`, so every dependency is reused and
-//! only the path crates recompile. Unchanged files keep their timestamps
-//! between runs, so a second `verify` recompiles only what changed.
+//! extracted into `target/verify/tree` (labs, solutions, book) and
+//! `target/verify/workspace` (the workspace's own tests, some of which copy
+//! the workbook and build its labs), so a learner's half-fixed lab cannot
+//! change the answer. The scratch trees use the real target directory as
+//! cargo's build directory, with the same `Cargo.lock` and
+//! `.cargo/config.toml`, so every dependency is reused and only the path
+//! crates recompile; their packages are tagged so that they never share a
+//! compiled unit with the real workspace or each other (see
+//! `crate::scratch`). Unchanged files keep their timestamps between runs, so
+//! a second `verify` recompiles only what changed. One `verify` runs at a
+//! time (a lock file in `target/verify`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -112,10 +118,16 @@ fn verify(workspace: &Workspace, args: &Args, tally: &mut Tally) -> Result<()> {
         println!("note: {note}");
     }
     // The tree's packages must be units of their own (see crate::scratch).
-    let mut files = snapshot.files;
-    scratch::isolate(&mut files, "verify");
-    sync_tree(&files, &tree)
-        .with_context(|| format!("writing the scratch tree {}", tree.display()))?;
+    // The workspace's own tests run in a second tree: some of them copy the
+    // workbook they belong to and build its labs, and those builds must
+    // never be taken for the labs verified here.
+    let workspace_tree = verify_dir.join("workspace");
+    for (dir, tag) in [(&tree, "verify"), (&workspace_tree, "verify-workspace")] {
+        let mut files = snapshot.files.clone();
+        scratch::isolate(&mut files, tag);
+        sync_tree(&files, dir)
+            .with_context(|| format!("writing the scratch tree {}", dir.display()))?;
+    }
 
     let (all_labs, broken) = labs::discover(&tree)?;
     let selected: Vec<&Lab> = match &args.lab {
@@ -154,7 +166,7 @@ fn verify(workspace: &Workspace, args: &Args, tally: &mut Tally) -> Result<()> {
 
     if run_workspace_tests {
         check("workspace: cargo test (lab-support, xtask)", &mut || {
-            workspace_tests(&tree, &workspace.target_dir)
+            workspace_tests(&workspace_tree, &workspace.target_dir)
         });
     }
     for lab in broken_to_report {
