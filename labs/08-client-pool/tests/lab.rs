@@ -15,7 +15,7 @@ use lab_support::{TestServer, within};
 use reqwest::Client;
 
 /// The proxy's deadline for one upstream call, short so that tests are fast.
-const DEADLINE: Duration = Duration::from_millis(300);
+const DEADLINE: Duration = Duration::from_millis(200);
 /// How many calls the proxy may make to the upstream at once.
 const MAX_UPSTREAM_CALLS: usize = 4;
 /// No test may take longer than this, whatever the starter does.
@@ -84,7 +84,7 @@ async fn a_hung_upstream_answers_504_within_the_deadline() {
     let proxy = proxy_to(upstream.url(""));
     let client = Client::new();
     // Long enough for any reasonable overhead, short enough to fail fast.
-    let patience = DEADLINE * 4;
+    let patience = DEADLINE * 3;
     let reply = within(LIMIT, "GET /proxy/hang", async {
         tokio::time::timeout(patience, send(client.get(proxy.url("/proxy/hang")))).await
     })
@@ -137,8 +137,8 @@ async fn status_checks_read_the_body_so_the_connection_is_reused() {
     let upstream = Upstream::start();
     let proxy = proxy_to(upstream.url(""));
     let client = Client::new();
-    // Three lines, 40 ms apart: the body is still arriving when the status is known.
-    let path = "/check/stream/3/40";
+    // Two lines, 60 ms apart: the body is still arriving when the status is known.
+    let path = "/check/stream/2/60";
     within(LIMIT, "5 status checks, one after another", async {
         for _ in 0..CHECKS {
             let reply = send(client.get(proxy.url(path))).await;
@@ -185,8 +185,9 @@ async fn how_the_bodies_ended(upstream: &Upstream, calls: usize) -> String {
             .to_string(),
         abandoned => format!(
             "The upstream saw {abandoned} of its {calls} answers abandoned half-sent: `/check` \
-             drops the response without reading its body, and dropping a response whose body has \
-             not fully arrived closes its connection. Read (or drain) the body, even unused."
+             drops the response before reading its body to the end, and dropping a response \
+             whose body has not fully arrived closes its connection. Read (or drain) the body, \
+             even unused."
         ),
     }
 }
