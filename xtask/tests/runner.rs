@@ -96,17 +96,13 @@ impl Workbook {
             let chapter = format!("book/src/{lab}.md");
             copy(&source.join(&chapter), &root.join(&chapter), false);
         }
-        // Units of our own: tag every package's version (not the workspace's).
+        // Units of our own: tag every package's version (not the workspace's),
+        // whatever it is already (inside `verify`, it carries verify's tag).
         let tag = format!("xtask-test-{name}");
         for manifest in ["labs/support", "labs/00-hello", "labs/01-blocking", "xtask"] {
             let path = root.join(manifest).join("Cargo.toml");
             let text = fs::read_to_string(&path).unwrap();
-            let tagged = text.replacen(
-                "version = \"0.1.0\"",
-                &format!("version = \"0.1.0-{tag}\""),
-                1,
-            );
-            fs::write(&path, tagged).unwrap();
+            fs::write(&path, tag_package_version(&text, &tag)).unwrap();
         }
         git(&root, &["init", "-q"]);
         git(&root, &["add", "-A"]);
@@ -170,6 +166,33 @@ impl Workbook {
         let solution = self.read("solutions/00-hello/src/lib.rs");
         self.write("labs/00-hello/src/lib.rs", &solution);
     }
+}
+
+/// The manifest with `-<tag>` (or `.<tag>`) appended to its `[package]`
+/// version, as `xtask/src/scratch.rs` does for verify's trees.
+fn tag_package_version(manifest: &str, tag: &str) -> String {
+    let mut in_package = false;
+    let mut tagged = String::new();
+    for line in manifest.split_inclusive('\n') {
+        if line.trim_start().starts_with('[') {
+            in_package = line.trim() == "[package]";
+        }
+        let version = line
+            .strip_prefix("version = \"")
+            .and_then(|rest| rest.trim_end().strip_suffix('"'));
+        match version.filter(|_| in_package) {
+            Some(version) => {
+                let separator = if version.contains('-') { '.' } else { '-' };
+                tagged.push_str(&format!("version = \"{version}{separator}{tag}\"\n"));
+            }
+            None => tagged.push_str(line),
+        }
+    }
+    assert!(
+        tagged.contains(tag),
+        "no [package] version to tag in:\n{manifest}"
+    );
+    tagged
 }
 
 fn copy(from: &Path, to: &Path, keep_timestamp: bool) {

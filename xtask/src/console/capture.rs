@@ -9,8 +9,9 @@
 //! where the chapter includes it. Anyone with tmux and tokio-console can
 //! rerun it; the numbers differ a little from run to run, the picture not.
 //!
-//! It uses a tmux server of its own (`tmux -L`), so it never touches your
-//! tmux sessions, and free ports, so it never collides with a running lab.
+//! It uses a tmux server of its own (`tmux -S <socket>`), so it never
+//! touches your tmux sessions, and free ports, so it never collides with a
+//! running lab.
 
 use std::fs;
 use std::path::PathBuf;
@@ -209,7 +210,8 @@ fn tidy(screen: &str) -> String {
 
 /// A detached tmux session on a private tmux server, running one command.
 struct Tmux {
-    socket: String,
+    /// The private server's socket (removed when done).
+    socket: PathBuf,
 }
 
 impl Tmux {
@@ -217,7 +219,7 @@ impl Tmux {
 
     fn start(command: &str, width: u16, height: u16) -> Result<Tmux> {
         let tmux = Tmux {
-            socket: format!("xtask-capture-{}", std::process::id()),
+            socket: std::env::temp_dir().join(format!("xtask-capture-{}.tmux", std::process::id())),
         };
         tmux.run(&[
             "-f",
@@ -246,7 +248,8 @@ impl Tmux {
 
     fn run(&self, args: &[&str]) -> Result<String> {
         let output = Command::new("tmux")
-            .args(["-L", &self.socket])
+            .arg("-S")
+            .arg(&self.socket)
             .args(args)
             .env_remove("TMUX")
             .stdin(Stdio::null())
@@ -266,6 +269,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
+        let _ = fs::remove_file(&self.socket);
     }
 }
 
