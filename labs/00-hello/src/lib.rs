@@ -10,7 +10,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde::Deserialize;
 
-/// The lab's app: the tests start it on a free port, `cargo run -p hello` on port 3000.
+/// The lab's app: the tests start it on a free port, `cargo run -p hello` on port 8080.
 pub fn app() -> Router {
     Router::new().route("/hello", get(hello))
 }

@@ -25,7 +25,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-/// The lab's app: the tests start it on a free port, `cargo run -p blocking` on port 3000.
+/// The lab's app: the tests start it on a free port, `cargo run -p blocking` on port 8080.
 pub fn app() -> Router {
     let stats = Arc::new(Stats::default());
     Router::new()

@@ -22,7 +22,7 @@ use serde::Serialize;
 /// How long recording a request in the audit log takes.
 pub const AUDIT_LOG_DELAY: Duration = Duration::from_millis(50);
 
-/// The lab's app: the tests start it on a free port, `cargo run -p shared-state` on port 3000.
+/// The lab's app: the tests start it on a free port, `cargo run -p shared-state` on port 8080.
 pub fn app() -> Router {
     Router::new()
         .route("/api", any(handle_request))

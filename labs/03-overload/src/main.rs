@@ -1,4 +1,4 @@
-//! `cargo run -p overload`: serves lab 03 on http://127.0.0.1:3000 (`--port` to change),
+//! `cargo run -p overload`: serves lab 03 on http://127.0.0.1:8080 (`--port` to change),
 //! running at most `DEFAULT_MAX_IN_FLIGHT` jobs at once.
 
 fn main() -> std::io::Result<()> {

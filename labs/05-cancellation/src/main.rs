@@ -1,4 +1,4 @@
-//! `cargo run -p cancellation`: serves lab 05 on http://127.0.0.1:3000 (`--port` to change).
+//! `cargo run -p cancellation`: serves lab 05 on http://127.0.0.1:8080 (`--port` to change).
 
 fn main() -> std::io::Result<()> {
     lab_support::LabServer::new("cancellation")

@@ -1,12 +1,12 @@
-//! `cargo run -p client-pool`: the proxy on http://127.0.0.1:3000 (`--port` to
+//! `cargo run -p client-pool`: the proxy on http://127.0.0.1:8080 (`--port` to
 //! change), in front of a counting upstream started in the same process.
 //!
 //! `GET /upstream-stats` shows what the upstream has seen so far, so curl can
 //! watch the connections pile up (or not):
 //!
 //! ```text
-//! for i in $(seq 20); do curl -s localhost:3000/proxy/ok; echo; done
-//! curl localhost:3000/upstream-stats
+//! for i in $(seq 20); do curl -s localhost:8080/proxy/ok; echo; done
+//! curl localhost:8080/upstream-stats
 //! ```
 
 use std::sync::{Arc, Mutex};

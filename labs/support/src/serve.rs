@@ -207,7 +207,7 @@ impl Drop for TestServer {
 
 /// The server behind `cargo run -p <lab>`.
 ///
-/// Listens on `127.0.0.1:3000` unless `--port N` or the `PORT` variable says
+/// Listens on `127.0.0.1:8080` unless `--port N` or the `PORT` variable says
 /// otherwise (`0` picks a free port), prints its URL, and stops on Ctrl-C or
 /// SIGTERM. `--console` or `TOKIO_CONSOLE=1` turns on tokio-console.
 pub struct LabServer {
@@ -293,7 +293,7 @@ struct Options {
 }
 
 impl Options {
-    const DEFAULT_PORT: u16 = 3000;
+    const DEFAULT_PORT: u16 = 8080;
 
     fn from_args_and_env() -> std::io::Result<Self> {
         let invalid = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
@@ -319,7 +319,7 @@ impl Options {
                 "--help" | "-h" => {
                     println!(
                         "usage: cargo run -p <lab> -- [--port N] [--console]\n\
-                         \n  --port N    listen on 127.0.0.1:N (default 3000, or $PORT; 0 = any free port)\
+                         \n  --port N    listen on 127.0.0.1:N (default 8080, or $PORT; 0 = any free port)\
                          \n  --console   enable tokio-console (or set TOKIO_CONSOLE=1)"
                     );
                     std::process::exit(0);

@@ -25,14 +25,17 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-/// The lab's app: the tests start it on a free port, `cargo run -p blocking` on port 3000.
+/// The lab's app: the tests start it on a free port, `cargo run -p blocking` on port 8080.
 pub fn app() -> Router {
     let stats = Arc::new(Stats::default());
     Router::new()
         .route("/slow", get(slow))
         .route("/crunch", get(crunch))
         .route("/health", get(health))
-        .layer(middleware::from_fn_with_state(stats.clone(), count_in_flight))
+        .layer(middleware::from_fn_with_state(
+            stats.clone(),
+            count_in_flight,
+        ))
         .with_state(stats)
 }
 
@@ -94,13 +97,19 @@ struct Health {
 async fn health(State(stats): State<Arc<Stats>>) -> Json<Health> {
     Json(Health {
         status: "ok",
-        tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+        tasks: tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
         in_flight: stats.in_flight.load(Ordering::SeqCst),
     })
 }
 
 /// Middleware: counts every request in while it is being handled.
-async fn count_in_flight(State(stats): State<Arc<Stats>>, request: Request, next: Next) -> Response {
+async fn count_in_flight(
+    State(stats): State<Arc<Stats>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let _in_flight = InFlight::enter(&stats);
     next.run(request).await
 }

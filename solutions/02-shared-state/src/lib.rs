@@ -23,9 +23,11 @@ use serde::Serialize;
 /// How long recording a request in the audit log takes.
 pub const AUDIT_LOG_DELAY: Duration = Duration::from_millis(50);
 
-/// The lab's app: the tests start it on a free port, `cargo run -p shared-state` on port 3000.
+/// The lab's app: the tests start it on a free port, `cargo run -p shared-state` on port 8080.
 pub fn app() -> Router {
-    Router::new().route("/api", any(handle_request)).with_state(Arc::new(AppState::default()))
+    Router::new()
+        .route("/api", any(handle_request))
+        .with_state(Arc::new(AppState::default()))
 }
 
 // ANCHOR: state
@@ -46,11 +48,19 @@ struct Served {
 }
 
 // ANCHOR: handler
-async fn handle_request(State(state): State<Arc<AppState>>, method: Method, uri: Uri) -> Json<Served> {
+async fn handle_request(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+) -> Json<Served> {
     let request_num = state.requests_served.fetch_add(1, Ordering::SeqCst) + 1;
     record_in_audit_log(&method, &uri).await;
 
-    Json(Served { request_num, method: method.to_string(), path: uri.path().to_owned() })
+    Json(Served {
+        request_num,
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    })
 }
 // ANCHOR_END: handler
 

@@ -61,7 +61,7 @@ pub struct Args {
     /// until you change the lab).
     #[arg(long)]
     pub starter: bool,
-    /// The server's port (default: 3000, or a free one if 3000 is taken).
+    /// The server's port (default: 8080, or a free one if 8080 is taken).
     #[arg(long)]
     pub port: Option<u16>,
     /// The console's port (default: 6669, or a free one if 6669 is taken).
@@ -235,10 +235,10 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// The ports asked for, else the usual ones (3000, 6669) when free,
+    /// The ports asked for, else the usual ones (8080, 6669) when free,
     /// else free ones.
     pub fn choose(server: Option<u16>, console: Option<u16>) -> Result<Ports> {
-        let server = server.unwrap_or(if port_is_free(3000) { 3000 } else { 0 });
+        let server = server.unwrap_or(if port_is_free(8080) { 8080 } else { 0 });
         let console = match console {
             Some(port) => port,
             None if port_is_free(6669) => 6669,
@@ -500,7 +500,7 @@ fn show_server_line(line: &str) {
     anstream::println!("{} {line}", paint(ui::DIM, "  server |"));
 }
 
-/// `hello listening on http://127.0.0.1:3000 (Ctrl-C to stop)` -> the address.
+/// `hello listening on http://127.0.0.1:8080 (Ctrl-C to stop)` -> the address.
 fn listening_address(line: &str) -> Option<SocketAddr> {
     let (_, rest) = line.split_once("listening on http://")?;
     rest.split_whitespace().next()?.parse().ok()
