@@ -237,8 +237,9 @@ pub(crate) fn snapshot(workspace: &Workspace, worktree: bool) -> Result<Snapshot
     let changed = changes.lines().filter(|l| !l.trim().is_empty()).count();
     let note = (changed > 0).then(|| {
         format!(
-            "the working tree has uncommitted changes ({changed} files); HEAD ({commit}) is \
-             what is verified. Commit them, or pass --worktree to verify them."
+            "the working tree has uncommitted changes ({changed} {}); HEAD ({commit}) is \
+             what is verified. Commit them, or pass --worktree to verify them.",
+            if changed == 1 { "file" } else { "files" }
         )
     });
     Ok(Snapshot {
