@@ -9,7 +9,7 @@
 //! curl localhost:8080/upstream-stats
 //! ```
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -24,8 +24,8 @@ fn main() -> std::io::Result<()> {
     println!(
         "upstream (/ok, /slow/{{ms}}, /hang, /fail, /stream/{{chunks}}/{{ms}}) on {upstream_url}"
     );
-    // Shared with the stats handler. (`Upstream` is `Send` but not `Sync`.)
-    let upstream = Arc::new(Mutex::new(upstream));
+    // Shared with the stats handler.
+    let upstream = Arc::new(upstream);
 
     lab_support::LabServer::new("client-pool").run(move || {
         let config = Config {
@@ -34,7 +34,6 @@ fn main() -> std::io::Result<()> {
             max_upstream_calls: 8,
         };
         let stats = move || {
-            let upstream = upstream.lock().expect("never poisoned");
             let seen = json!({
                 "connections": upstream.connections(),
                 "requests": upstream.requests_started(),

@@ -10,10 +10,10 @@
 use std::future::{Future, IntoFuture};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::connect_info::Connected;
@@ -94,7 +94,6 @@ pub struct TestServer {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
     stop: Option<oneshot::Sender<()>>,
-    stopped: mpsc::Receiver<()>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -135,7 +134,6 @@ impl TestServer {
         let counting = connections.clone();
 
         let (stop, stop_requested) = oneshot::channel::<()>();
-        let (stopped_tx, stopped) = mpsc::channel();
         let thread = thread::Builder::new()
             .name(format!("test-server-{}", addr.port()))
             .spawn(move || {
@@ -154,7 +152,6 @@ impl TestServer {
                 });
                 // Drops every connection and task still running.
                 runtime.shutdown_timeout(SHUTDOWN_GRACE);
-                let _ = stopped_tx.send(());
             })
             .expect("spawn the server thread");
 
@@ -162,7 +159,6 @@ impl TestServer {
             addr,
             connections,
             stop: Some(stop),
-            stopped,
             thread: Some(thread),
         }
     }
@@ -190,17 +186,21 @@ impl Drop for TestServer {
         }
         // A server whose only thread is stuck in a blocking handler cannot see
         // the stop request until the handler returns; wait a bounded time.
-        match self.stopped.recv_timeout(THREAD_STOP_LIMIT) {
-            Ok(()) => {
-                if let Some(thread) = self.thread.take() {
-                    let _ = thread.join();
-                }
-            }
-            Err(_) => eprintln!(
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let asked = Instant::now();
+        while !thread.is_finished() && asked.elapsed() < THREAD_STOP_LIMIT {
+            thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            eprintln!(
                 "warning: the test server on {} did not stop within {THREAD_STOP_LIMIT:?} \
                  (is a handler blocking its thread?); leaving it to the end of the process",
                 self.addr
-            ),
+            );
         }
     }
 }
