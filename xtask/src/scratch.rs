@@ -20,6 +20,13 @@
 //! directory as cargo's *build directory* (compiled dependencies are shared)
 //! and a target directory of its own (for the binaries). Only the path crates
 //! compile twice.
+//!
+//! A third trap: cargo reads the `.cargo/config.toml` of every parent
+//! directory too, and *concatenates* arrays. A copy under `target/` would see
+//! the workspace's config twice (its own and its parent's), build with
+//! `--cfg tokio_unstable --cfg tokio_unstable`, a different set of flags, and
+//! compile every dependency again. So [`isolate`] leaves the config out of a
+//! copy that inherits it anyway.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,8 +38,17 @@ use anyhow::{Context, Result};
 pub type Files = BTreeMap<PathBuf, (Vec<u8>, bool)>;
 
 /// Tags the version of every package of the copy (each `Cargo.toml` but the
-/// workspace's own): `tag` must be letters, digits and dashes.
-pub fn isolate(files: &mut Files, tag: &str) {
+/// workspace's own): `tag` must be letters, digits and dashes. Leaves out the
+/// copy's `.cargo/config.toml` if the copy, written to `tree`, inherits the
+/// very same file from a parent directory.
+pub fn isolate(files: &mut Files, tag: &str, tree: &Path) {
+    let config = Path::new(".cargo/config.toml");
+    if files
+        .get(config)
+        .is_some_and(|(contents, _)| inherits_config(tree, contents))
+    {
+        files.remove(config);
+    }
     for (path, (contents, _)) in files.iter_mut() {
         let is_package_manifest =
             path.file_name() == Some("Cargo.toml".as_ref()) && path != Path::new("Cargo.toml");
@@ -40,6 +56,14 @@ pub fn isolate(files: &mut Files, tag: &str) {
             *contents = isolate_manifest(text, tag).into_bytes();
         }
     }
+}
+
+/// Whether cargo, run in `dir`, already reads a `.cargo/config.toml` equal to
+/// `config` from one of the parent directories.
+pub fn inherits_config(dir: &Path, config: &[u8]) -> bool {
+    dir.ancestors()
+        .skip(1)
+        .any(|parent| std::fs::read(parent.join(".cargo/config.toml")).is_ok_and(|c| c == config))
 }
 
 /// The variables for a cargo command run in a copy: `build_dir` is the real
@@ -196,11 +220,30 @@ mod tests {
             let manifest = b"[package]\nversion = \"0.1.0\"\n".to_vec();
             files.insert(path.into(), (manifest, false));
         }
-        isolate(&mut files, "t");
+        isolate(&mut files, "t", Path::new("/nowhere/tree"));
         let manifest = |path: &str| String::from_utf8(files[Path::new(path)].0.clone()).unwrap();
         assert!(manifest("labs/00-hello/Cargo.toml").contains("0.1.0-t"));
         assert!(manifest("labs/support/Cargo.toml").contains("0.1.0-t"));
         assert!(manifest("xtask/Cargo.toml").contains("0.1.0-t"));
         assert!(!manifest("Cargo.toml").contains("-t"));
+    }
+
+    #[test]
+    fn a_copy_inside_the_workspace_leaves_out_the_config_it_inherits() {
+        let workspace = std::env::temp_dir().join(format!("scratch-test-{}", std::process::id()));
+        let config = b"[build]\nrustflags = [\"--cfg\", \"tokio_unstable\"]\n".to_vec();
+        std::fs::create_dir_all(workspace.join(".cargo")).unwrap();
+        std::fs::write(workspace.join(".cargo/config.toml"), &config).unwrap();
+        let copy = |tree: &Path| {
+            let mut files = Files::new();
+            files.insert(".cargo/config.toml".into(), (config.clone(), false));
+            isolate(&mut files, "t", tree);
+            files.contains_key(Path::new(".cargo/config.toml"))
+        };
+        let inside = copy(&workspace.join("target/verify/tree"));
+        let outside = copy(Path::new("/nowhere/tree"));
+        std::fs::remove_dir_all(&workspace).unwrap();
+        assert!(!inside, "a copy under the workspace inherits its config");
+        assert!(outside, "a copy elsewhere needs its own config");
     }
 }

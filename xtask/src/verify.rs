@@ -124,7 +124,7 @@ fn verify(workspace: &Workspace, args: &Args, tally: &mut Tally) -> Result<()> {
     let workspace_tree = verify_dir.join("workspace");
     for (dir, tag) in [(&tree, "verify"), (&workspace_tree, "verify-workspace")] {
         let mut files = snapshot.files.clone();
-        scratch::isolate(&mut files, tag);
+        scratch::isolate(&mut files, tag, dir);
         sync_tree(&files, dir)
             .with_context(|| format!("writing the scratch tree {}", dir.display()))?;
     }

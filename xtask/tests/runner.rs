@@ -66,13 +66,20 @@ impl Workbook {
             fs::remove_dir_all(&root).unwrap();
         }
         let source = repository();
-        for file in [
-            "Cargo.toml",
-            "Cargo.lock",
-            ".cargo/config.toml",
-            ".gitignore",
-        ] {
+        for file in ["Cargo.toml", "Cargo.lock", ".gitignore"] {
             copy(&source.join(file), &root.join(file), true);
+        }
+        // Cargo also reads the config of every parent directory, concatenating
+        // arrays: a copy inside the repository (under target/) inherits the
+        // workspace's config, and a second copy of it would double the rustflags
+        // (and so compile every dependency again).
+        let config = source.join(".cargo/config.toml");
+        let config_text = fs::read(&config).unwrap();
+        let inherited = root.ancestors().skip(1).any(|parent| {
+            fs::read(parent.join(".cargo/config.toml")).is_ok_and(|c| c == config_text)
+        });
+        if !inherited {
+            copy(&config, &root.join(".cargo/config.toml"), true);
         }
         copy_dir(
             &source.join("labs/support"),

@@ -353,8 +353,8 @@ fn scratch_tree(workspace: &Workspace, variant: Variant) -> Result<PathBuf> {
         files.extend(overlay);
     }
     // Separate units from the real workspace's, or cargo would mix them up.
-    scratch::isolate(&mut files, variant.tag());
     let tree = console_dir(workspace, variant).join("tree");
+    scratch::isolate(&mut files, variant.tag(), &tree);
     crate::verify::sync_tree(&files, &tree)
         .with_context(|| format!("writing the scratch tree {}", tree.display()))?;
     // The lab's own files must load in the tree, as in the real workspace.
