@@ -98,6 +98,34 @@ pub fn for_lab(slug: &str) -> Scenario {
             has_bug: true,
             drive: |addr| Box::pin(cancellation(addr)),
         },
+        "overload" => Scenario {
+            traffic: "every 3 s, 6 GET /work?ms=1500 at once (twice the server's limit of 3); \
+                      then GET /jobs for the most jobs that ever ran at once.",
+            starter: "Six connection tasks (axum's serve/mod.rs), one per client connection, \
+                      kept alive between bursts and idle while their jobs await a timer. The \
+                      console cannot tell a limited server from an unlimited one here: the \
+                      lines below do. All 6 answer 200 and the peak is 6 jobs at once, twice \
+                      the limit.",
+            solution: "The same six connection tasks. Three requests of each burst are answered \
+                       503 within a millisecond and their tasks go back to idle at once. The \
+                       lines below: 3 × 200, 3 × 503, and the peak stays at 3.",
+            has_bug: true,
+            drive: |addr| Box::pin(overload(addr)),
+        },
+        "client-pool" => Scenario {
+            traffic: "every 2 s, 10 GET /proxy/ok one after another; then GET /upstream-stats \
+                      says how many TCP connections the upstream has accepted so far.",
+            starter: "A stream of tasks born and finished (⏹) within milliseconds: for every \
+                      proxied request, the new reqwest client's connection task (hyper-util's \
+                      rt/tokio.rs) and the upstream's connection task (axum's serve/mod.rs; the \
+                      upstream runs in the same process). Total tasks in the header climb by \
+                      hundreds. The lines below: one new upstream connection per request.",
+            solution: "A dozen tasks, all long-lived: one pooled connection, its tasks \
+                       idle between requests, alive for as long as the server. The lines \
+                       below: 0 new upstream connections per round.",
+            has_bug: true,
+            drive: |addr| Box::pin(client_pool(addr)),
+        },
         _ => Scenario {
             traffic: "none for this lab yet; use the curl commands of its chapter.",
             starter: "Send a few requests with curl and watch the tasks they create.",
@@ -239,6 +267,74 @@ async fn shared_state(addr: SocketAddr) {
     }
 }
 
+async fn overload(addr: SocketAddr) {
+    let client = client();
+    let work = format!("http://{addr}/work?ms=1500");
+    let jobs = format!("http://{addr}/jobs");
+    loop {
+        let burst: Vec<_> = (0..6)
+            .map(|_| {
+                let client = client.clone();
+                let work = work.clone();
+                async move {
+                    client
+                        .get(&work)
+                        .send()
+                        .await
+                        .ok()
+                        .map(|r| r.status().as_u16())
+                }
+            })
+            .collect();
+        let statuses: Vec<u16> = futures_join_all(burst.into_iter())
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let peak = match client.get(&jobs).send().await {
+            Ok(reply) => reply.json::<serde_json::Value>().await.ok(),
+            Err(_) => None,
+        }
+        .map(|counts| counts["peak"].to_string())
+        .unwrap_or_else(|| "?".into());
+        let count = |status| statuses.iter().filter(|s| **s == status).count();
+        report(format!(
+            "6 requests at once (limit 3): {} answered 200, {} answered 503; the most jobs \
+             ever running at once: {peak}",
+            count(200),
+            count(503)
+        ));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
+
+async fn client_pool(addr: SocketAddr) {
+    let client = client();
+    let proxied = format!("http://{addr}/proxy/ok");
+    let stats = format!("http://{addr}/upstream-stats");
+    let mut connections_before: Option<u64> = None;
+    loop {
+        for _ in 0..10 {
+            let _ = get_text(&client, &proxied).await;
+        }
+        let connections = match client.get(&stats).send().await {
+            Ok(reply) => reply.json::<serde_json::Value>().await.ok(),
+            Err(_) => None,
+        }
+        .and_then(|seen| seen["connections"].as_u64());
+        match (connections, connections_before) {
+            (Some(now), Some(before)) => report(format!(
+                "10 proxied requests opened {} new upstream connections ({now} in all)",
+                now - before
+            )),
+            (Some(now), None) => report(format!("upstream connections so far: {now}")),
+            (None, _) => report("GET /upstream-stats: no answer".into()),
+        }
+        connections_before = connections.or(connections_before);
+        tokio::time::sleep(REPORT_EVERY).await;
+    }
+}
+
 /// Runs the futures concurrently and collects their outputs in order.
 async fn futures_join_all<F: Future + Send + 'static>(
     futures: impl Iterator<Item = F>,
@@ -353,6 +449,8 @@ mod tests {
             "blocking",
             "shared-state",
             "cancellation",
+            "overload",
+            "client-pool",
             "unknown",
         ] {
             let scenario = for_lab(slug);
