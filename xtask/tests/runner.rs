@@ -73,7 +73,12 @@ impl Workbook {
         // arrays: a copy inside the repository (under target/) inherits the
         // workspace's config, and a second copy of it would double the rustflags
         // (and so compile every dependency again).
-        let config = source.join(".cargo/config.toml");
+        // (The source may itself be such a copy, without a config of its own.)
+        let config = source
+            .ancestors()
+            .map(|dir| dir.join(".cargo/config.toml"))
+            .find(|config| config.is_file())
+            .expect("the workbook's .cargo/config.toml");
         let config_text = fs::read(&config).unwrap();
         let inherited = root.ancestors().skip(1).any(|parent| {
             fs::read(parent.join(".cargo/config.toml")).is_ok_and(|c| c == config_text)
