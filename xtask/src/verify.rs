@@ -661,7 +661,8 @@ fn count(tests: &BTreeMap<String, TestResult>, outcome: Outcome) -> usize {
     tests.values().filter(|t| t.outcome == outcome).count()
 }
 
-fn indent(text: &str, prefix: &str) -> String {
+/// `text` with `prefix` before each line.
+pub(crate) fn indent(text: &str, prefix: &str) -> String {
     text.lines()
         .map(|line| format!("{prefix}{line}"))
         .collect::<Vec<_>>()

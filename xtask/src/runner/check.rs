@@ -22,6 +22,7 @@ use super::ui::{self, command, paint};
 use crate::Workspace;
 use crate::cargo_test::{self, CargoTest, Outcome, Report};
 use crate::labs::Lab;
+use crate::verify::indent;
 
 /// Run a lab's tests (`cargo test -p <lab>`) and explain what fails.
 ///
@@ -331,14 +332,6 @@ fn split_panic_location(message: &str) -> (&str, Option<&str>) {
         return (rest, Some(location.trim_end_matches(':')));
     }
     (message, None)
-}
-
-/// `text` with `prefix` before each line.
-fn indent(text: &str, prefix: &str) -> String {
-    text.lines()
-        .map(|line| format!("{prefix}{line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]
