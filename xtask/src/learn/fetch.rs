@@ -10,16 +10,14 @@
 //! crates, and the learner's `cargo test -p <lab>` would then compile them
 //! all over again.
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use super::process::Supervised;
-use super::ui::{self, command, paint};
-use crate::Workspace;
-use crate::cargo_test::cargo;
-use crate::labs;
+use crate::process::Supervised;
+use crate::ui::{self, command, paint};
+use crate::workbook::Workbook;
 
 /// Download and build everything a workshop needs (all labs, their tests,
 /// tokio-console), so that the rest works offline.
@@ -30,36 +28,44 @@ pub struct Args {
     pub no_tokio_console: bool,
 }
 
-pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
-    super::process::exit_on_signal();
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+    crate::process::exit_on_signal();
     let started = Instant::now();
-    let (labs, broken) = labs::discover(&workspace.root)?;
+    let (labs, broken) = workbook.labs()?;
     for lab in &broken {
-        anstream::println!(
-            "{} {} has a broken lab.toml ({:#}); fetching the others",
-            paint(ui::WARN, "warning:"),
-            workspace.relative(&lab.dir),
+        let problem = format!(
+            "{} has a broken lab.toml ({:#}); fetching the others",
+            workbook.relative(&lab.dir),
             lab.error
         );
+        anstream::println!("{} {problem}", paint(ui::WARN, "warning:"));
     }
+    // Every lab and its solution (`console --solution`, `cargo run -p <lab>-solution`).
     let packages: Vec<String> = labs
         .iter()
-        .flat_map(|lab| ["--package".to_owned(), lab.package.clone()])
+        .flat_map(|lab| {
+            [
+                "--package".to_owned(),
+                lab.slug.clone(),
+                "--package".to_owned(),
+                lab.solution_package(),
+            ]
+        })
         .collect();
 
-    step(workspace, "Downloading every dependency", &["fetch"])?;
+    step(workbook, "Downloading every dependency", &["fetch"])?;
     let mut test_build = vec!["test", "--no-run"];
     test_build.extend(packages.iter().map(String::as_str));
     step(
-        workspace,
+        workbook,
         "Compiling every lab and its tests (a few minutes the first time)",
         &test_build,
     )?;
     let mut server_build = vec!["build"];
     server_build.extend(packages.iter().map(String::as_str));
-    step(workspace, "Compiling every lab's server", &server_build)?;
+    step(workbook, "Compiling every lab's server", &server_build)?;
 
-    let console_note = if super::tokio_console_installed() {
+    let console_note = if super::console::tokio_console_installed() {
         "tokio-console is installed".to_owned()
     } else if args.no_tokio_console {
         format!(
@@ -68,7 +74,7 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
         )
     } else {
         step(
-            workspace,
+            workbook,
             "Installing tokio-console (about 4 minutes)",
             &["install", "--locked", "tokio-console"],
         )?;
@@ -86,17 +92,12 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `cargo <args>` at the workspace root, its output shown as it goes.
-fn step(workspace: &Workspace, what: &str, args: &[&str]) -> Result<()> {
+/// Runs `cargo <args>` at the workbook's root, its output shown as it goes.
+fn step(workbook: &Workbook, what: &str, args: &[&str]) -> Result<()> {
     anstream::println!("\n{} {}", paint(ui::STRONG, "==>"), paint(ui::STRONG, what));
     anstream::println!("{}", paint(ui::DIM, format!("cargo {}", args.join(" "))));
-    let mut cargo = Command::new(cargo());
-    cargo
-        .args(args)
-        .current_dir(&workspace.root)
-        .env("CARGO_TARGET_DIR", &workspace.target_dir)
-        // Same flags as every other build of the workbook (see check).
-        .env_remove("RUSTFLAGS");
+    let mut cargo = crate::cargo::command(workbook);
+    cargo.args(args);
     if args.first() == Some(&"install") {
         // `cargo install` builds in a directory of its own; do not send it
         // into the workbook's target directory.

@@ -1,6 +1,6 @@
-//! Running `cargo test` for one package and reading what libtest printed.
+//! Every way the tool runs cargo, and reading what libtest printed.
 //!
-//! The xtask never links against the labs: it runs cargo as a learner would
+//! The tool never links against the labs: it runs cargo as a learner would
 //! and parses libtest's human output (`test name ... ok`, the `---- name
 //! stdout ----` sections). That keeps the labs ordinary crates and means the
 //! xtask sees exactly what `cargo test -p <lab>` shows.
@@ -10,14 +10,14 @@
 //! compiler's errors). The callers treat those very differently.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+
+use crate::workbook::Workbook;
+use crate::{process, ui};
 
 /// How one test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,131 +62,95 @@ impl Report {
             Report::DidNotCompile(_) => Vec::new(),
         }
     }
-}
 
-/// A `cargo test -p <package> --no-fail-fast` to run.
-#[derive(Debug, Clone)]
-pub struct CargoTest {
-    /// The package, or `None` for the workspace's default members.
-    pub package: Option<String>,
-    /// Where to run cargo (a workspace root).
-    pub workspace: PathBuf,
-    /// The `CARGO_TARGET_DIR` to build into.
-    pub target_dir: PathBuf,
-    /// Cargo's build directory (`CARGO_BUILD_BUILD_DIR`), if not the target
-    /// directory: for a scratch copy of the workspace (see `crate::scratch`).
-    pub build_dir: Option<PathBuf>,
-    /// Kill cargo and fail after this long (a hung test must not hang us).
-    pub timeout: Duration,
-}
-
-impl CargoTest {
-    pub fn new(workspace: &Path, target_dir: &Path) -> Self {
-        CargoTest {
-            package: None,
-            workspace: workspace.to_path_buf(),
-            target_dir: target_dir.to_path_buf(),
-            build_dir: None,
-            timeout: Duration::from_secs(15 * 60),
+    /// Whether the code compiled, ran at least one test and failed none.
+    pub fn passed(&self) -> bool {
+        match self {
+            Report::Ran { tests, problem } => {
+                problem.is_none()
+                    && tests.values().any(|t| t.outcome == Outcome::Passed)
+                    && tests.values().all(|t| t.outcome != Outcome::Failed)
+            }
+            Report::DidNotCompile(_) => false,
         }
     }
-
-    /// Builds in `build_dir`, putting only the final artifacts in the
-    /// target directory.
-    pub fn build_dir(mut self, build_dir: &Path) -> Self {
-        self.build_dir = Some(build_dir.to_path_buf());
-        self
-    }
-
-    pub fn package(mut self, package: &str) -> Self {
-        self.package = Some(package.to_owned());
-        self
-    }
-
-    /// Runs cargo and parses its output. Fails only if cargo could not be
-    /// started or timed out; failing tests are a normal [`Report`].
-    pub fn run(&self) -> Result<Report> {
-        let output = run_with_timeout(self.command(), self.timeout)
-            .with_context(|| format!("running cargo test in {}", self.workspace.display()))?;
-        Ok(parse(&output.stdout, &output.stderr, output.success))
-    }
-
-    /// The `cargo test` command itself, output piped, for a caller that
-    /// runs it its own way (the runner's `watch` must be able to stop it).
-    pub fn command(&self) -> Command {
-        let mut command = Command::new(cargo());
-        command.arg("test");
-        if let Some(package) = &self.package {
-            command.args(["--package", package]);
-        }
-        command
-            .arg("--no-fail-fast")
-            .current_dir(&self.workspace)
-            .env("CARGO_TARGET_DIR", &self.target_dir)
-            // Keep failure messages short: no backtraces, no colour codes.
-            .env("RUST_BACKTRACE", "0")
-            .env("CARGO_TERM_COLOR", "never")
-            .env_remove("RUSTFLAGS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(build_dir) = &self.build_dir {
-            command.env("CARGO_BUILD_BUILD_DIR", build_dir);
-        }
-        command
-    }
 }
 
-/// The `cargo` that runs us (cargo sets `CARGO`), so the same toolchain is used.
-pub fn cargo() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+/// `cargo` at the workbook's root, building into its target directory with
+/// the flags of `.cargo/config.toml` (a `RUSTFLAGS` variable would replace
+/// them, and every dependency would compile again).
+pub fn command(workbook: &Workbook) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .current_dir(&workbook.root)
+        .env("CARGO_TARGET_DIR", &workbook.target_dir)
+        .env_remove("RUSTFLAGS")
+        .stdin(Stdio::null());
+    command
 }
 
-/// What a finished child printed.
-pub struct Output {
-    pub stdout: String,
-    pub stderr: String,
-    pub success: bool,
-}
-
-/// Runs `command` with piped output, killing it after `timeout`.
-pub fn run_with_timeout(mut command: Command, timeout: Duration) -> Result<Output> {
-    let mut child = command.spawn().context("could not start the command")?;
-    let stdout = child.stdout.take().map(read_in_background);
-    let stderr = child.stderr.take().map(read_in_background);
+/// Runs `cargo test -p <package> --no-fail-fast` as a supervised child, so
+/// that Ctrl-C stops it, and parses what it printed. With
+/// `say_when_compiling`, a long compile gets one line of explanation, so that
+/// the first run of a fresh clone is not taken for a hang.
+pub fn test(workbook: &Workbook, package: &str, say_when_compiling: bool) -> Result<Report> {
+    let mut cargo = command(workbook);
+    cargo.args(["test", "--no-fail-fast", "--package", package]);
+    // Short failure messages: no backtraces, no colour codes.
+    cargo.env("RUST_BACKTRACE", "0").env("CARGO_TERM_COLOR", "never");
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if started.elapsed() > timeout {
-            child.kill().ok();
-            child.wait().ok();
-            bail!(
-                "it was still running after {} s and was stopped",
-                timeout.as_secs()
+    let mut said_so = false;
+    let output = process::run_captured(&mut cargo, |line| {
+        let compiling = line.trim_start().starts_with("Compiling ");
+        if say_when_compiling && compiling && !said_so && started.elapsed() > Duration::from_secs(5)
+        {
+            said_so = true;
+            anstream::println!(
+                "{}",
+                ui::paint(
+                    ui::DIM,
+                    "  (compiling; the first time takes a few minutes, later runs a second or two)"
+                )
             );
         }
-        thread::sleep(Duration::from_millis(50));
-    };
-    let collect = |reader: Option<thread::JoinHandle<String>>| {
-        reader
-            .map(|r| r.join().unwrap_or_default())
-            .unwrap_or_default()
-    };
-    Ok(Output {
-        stdout: collect(stdout),
-        stderr: collect(stderr),
-        success: status.success(),
     })
+    .context("running cargo test")?;
+    Ok(parse(&output.stdout, &output.stderr, output.success))
 }
 
-fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        pipe.read_to_end(&mut bytes).ok();
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
+/// An executable cargo built.
+#[derive(Debug)]
+pub struct Executable {
+    /// The target's name: a binary's or an example's.
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// `cargo build <args>` with cargo's messages on the terminal; the
+/// executables it built.
+pub fn build(workbook: &Workbook, args: &[&str]) -> Result<Vec<Executable>> {
+    let mut cargo = command(workbook);
+    cargo
+        .arg("build")
+        .args(args)
+        .args(["--message-format", "json-render-diagnostics"])
+        .stdout(Stdio::piped());
+    let output = process::run_captured(&mut cargo, |line| eprintln!("{line}"))?;
+    if !output.success {
+        bail!("`cargo build {}` failed (see the errors above)", args.join(" "));
+    }
+    Ok(output
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter_map(|message| {
+            Some(Executable {
+                name: message["target"]["name"].as_str()?.to_owned(),
+                path: PathBuf::from(message["executable"].as_str()?),
+            })
+        })
+        .collect())
 }
 
 /// Reads libtest's human output (stdout) and cargo's messages (stderr);
@@ -199,13 +163,7 @@ pub fn parse(stdout: &str, stderr: &str, success: bool) -> Report {
             ran_a_harness = true;
         }
         if let Some((name, outcome)) = parse_result_line(line) {
-            tests.insert(
-                name.to_owned(),
-                TestResult {
-                    outcome,
-                    message: None,
-                },
-            );
+            tests.insert(name.to_owned(), TestResult { outcome, message: None });
         }
     }
     let compile_failed = stderr.contains("error: could not compile")
@@ -246,9 +204,7 @@ fn failure_sections(stdout: &str) -> Vec<(String, String)> {
     let mut sections = Vec::new();
     let mut current: Option<(String, Vec<&str>)> = None;
     for line in stdout.lines() {
-        let header = line
-            .strip_prefix("---- ")
-            .and_then(|l| l.strip_suffix(" stdout ----"));
+        let header = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----"));
         // The list of names that closes the block, or the next harness.
         let block_ends = line == "failures:" || line.starts_with("test result:");
         if (header.is_some() || block_ends)
@@ -339,11 +295,9 @@ test result: FAILED. 1 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; 
 
     #[test]
     fn each_test_gets_its_outcome() {
-        let Report::Ran { tests, problem } = parse(
-            TWO_FAILURES,
-            "error: test failed, to rerun pass `--test lab`",
-            false,
-        ) else {
+        let Report::Ran { tests, problem } =
+            parse(TWO_FAILURES, "error: test failed, to rerun pass `--test lab`", false)
+        else {
             panic!("the tests ran")
         };
         assert_eq!(tests.len(), 4);
@@ -360,14 +314,8 @@ test result: FAILED. 1 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; 
             panic!("the tests ran")
         };
         let message = tests["hello_greets_by_name"].message.as_deref().unwrap();
-        assert!(
-            message.starts_with("thread 'hello_greets_by_name' panicked"),
-            "{message}"
-        );
-        assert!(
-            message.contains("Is the handler using the `name`"),
-            "{message}"
-        );
+        assert!(message.starts_with("thread 'hello_greets_by_name' panicked"), "{message}");
+        assert!(message.contains("Is the handler using the `name`"), "{message}");
         assert!(message.ends_with("right: \"Hello, Ferris!\""), "{message}");
         assert!(!message.contains("RUST_BACKTRACE"), "{message}");
         let message = tests["counts_to_ten"].message.as_deref().unwrap();
@@ -389,15 +337,9 @@ test b ... ok
 
 test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
 ";
-        let report = parse(
-            stdout,
-            "   Compiling x v0.1.0\n     Running tests/lab.rs\n",
-            true,
-        );
+        let report = parse(stdout, "   Compiling x v0.1.0\n     Running tests/lab.rs\n", true);
         assert!(report.failed().is_empty());
-        let Report::Ran { tests, problem } = report else {
-            panic!("the tests ran")
-        };
+        let Report::Ran { tests, problem } = report else { panic!("the tests ran") };
         assert_eq!(tests.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(problem, None);
     }
@@ -427,10 +369,7 @@ error: could not compile `hello` (lib) due to 1 previous error
         let Report::DidNotCompile(errors) = parse("", stderr, false) else {
             panic!("a compile error is not a test run")
         };
-        assert!(
-            errors.starts_with("error[E0425]: cannot find value `nme`"),
-            "{errors}"
-        );
+        assert!(errors.starts_with("error[E0425]: cannot find value `nme`"), "{errors}");
         assert!(!errors.contains("Compiling"), "{errors}");
     }
 
@@ -438,10 +377,7 @@ error: could not compile `hello` (lib) due to 1 previous error
     fn a_run_with_no_tests_is_an_empty_run() {
         let stdout = "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
         let report = parse(stdout, "   Finished `test` profile", true);
-        let expected = Report::Ran {
-            tests: BTreeMap::new(),
-            problem: None,
-        };
+        let expected = Report::Ran { tests: BTreeMap::new(), problem: None };
         assert_eq!(report, expected);
     }
 }

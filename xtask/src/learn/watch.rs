@@ -20,11 +20,9 @@ use anyhow::Result;
 use notify::{RecursiveMode, Watcher};
 
 use super::check::{self, Next};
-use super::fingerprint;
-use super::status;
-use super::ui::{self, command, paint};
-use crate::Workspace;
-use crate::labs::Lab;
+use crate::progress;
+use crate::ui::{self, command, paint};
+use crate::workbook::{Lab, Workbook, is_noise};
 
 /// Re-run a lab's check every time you save one of its files; once it
 /// passes, move on to the next lab.
@@ -44,12 +42,12 @@ const POLL_EVERY: Duration = Duration::from_secs(1);
 /// How long to wait after a change for the editor to finish saving.
 const SETTLE: Duration = Duration::from_millis(150);
 
-pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
-    super::process::exit_on_signal();
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+    crate::process::exit_on_signal();
     let mut lab = match &args.lab {
-        Some(name) => super::find_lab(workspace, name)?,
-        None => match status::first_unfinished(&status::quick_states(workspace)?) {
-            Some(lab) => lab,
+        Some(name) => workbook.lab(name)?,
+        None => match progress::states(workbook)?.into_iter().find(|(_, state)| !state.passing()) {
+            Some((lab, _)) => lab,
             None => {
                 anstream::println!(
                     "{} Every lab passes already. `cargo xtask watch <lab>` watches one anyway.",
@@ -89,25 +87,25 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
                     ui::DIM,
                     format!(
                         "(cannot watch {}: {error}; looking every second instead)",
-                        workspace.relative(&lab.dir)
+                        workbook.relative(&lab.dir)
                     )
                 )
             );
         }
-        let mut checked_files = fingerprint::of_lab_folder(&workspace.root, &lab);
-        while !check::check(workspace, &lab)?.passed() {
+        let mut checked_files = progress::folder_fingerprint(workbook, &lab);
+        while !check::check(workbook, &lab)?.passed() {
             anstream::println!(
                 "\n{} {} for your changes (Ctrl-C to stop)...\n",
                 paint(ui::STRONG, "Watching"),
-                command(workspace.relative(&lab.dir))
+                command(workbook.relative(&lab.dir))
             );
-            checked_files = wait_for_change(workspace, &lab, &events, &checked_files);
+            checked_files = wait_for_change(workbook, &lab, &events, &checked_files);
             anstream::println!("{}", paint(ui::DIM, "─".repeat(72)));
         }
         if let Some(watcher) = watcher.as_mut() {
             let _ = watcher.unwatch(&lab.dir);
         }
-        match check::announce_next(workspace, &lab, Next::MoveOn) {
+        match check::announce_next(workbook, &lab, Next::MoveOn) {
             Some(next) => lab = next,
             None => return Ok(ExitCode::SUCCESS),
         }
@@ -117,7 +115,7 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
 /// Blocks until the lab's files differ from `last` (the fingerprint of what
 /// was checked); returns the new fingerprint.
 fn wait_for_change(
-    workspace: &Workspace,
+    workbook: &Workbook,
     lab: &Lab,
     events: &Receiver<Vec<std::path::PathBuf>>,
     last: &str,
@@ -134,7 +132,7 @@ fn wait_for_change(
             // No watcher: polling only.
             Err(RecvTimeoutError::Disconnected) => std::thread::sleep(POLL_EVERY),
         }
-        let now = fingerprint::of_lab_folder(&workspace.root, lab);
+        let now = progress::folder_fingerprint(workbook, lab);
         if now != last {
             return now;
         }
@@ -143,7 +141,5 @@ fn wait_for_change(
 
 /// Whether an event about `path` may matter (not an editor's swap file).
 fn is_relevant(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|name| name.to_str())
-        .is_some_and(|name| !fingerprint::is_noise(name))
+    path.file_name().and_then(|name| name.to_str()).is_some_and(|name| !is_noise(name))
 }

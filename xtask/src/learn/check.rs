@@ -5,24 +5,16 @@
 //! fail, the first failure's message (the lab's tests are written to teach,
 //! so the message is the most useful thing to show), the chapter to read and
 //! the hint command. On success it names the next lab. The result is
-//! remembered (see [`super::progress`]), which is what makes `status` fast.
+//! remembered (see [`crate::progress`]), which is what makes `status` fast.
 
-use std::io::{BufRead, BufReader, Read};
 use std::process::ExitCode;
-use std::thread;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use super::fingerprint;
-use super::process::Supervised;
-use super::progress::{CheckResult, LastCheck, Progress};
-use super::status::{self, LabState};
-use super::ui::{self, command, paint};
-use crate::Workspace;
-use crate::cargo_test::{self, CargoTest, Outcome, Report};
-use crate::labs::Lab;
-use crate::verify::indent;
+use crate::cargo::{Outcome, Report};
+use crate::progress::{self, Progress};
+use crate::ui::{self, command, indent, paint};
+use crate::workbook::{Lab, Workbook};
 
 /// Run a lab's tests (`cargo test -p <lab>`) and explain what fails.
 ///
@@ -35,134 +27,29 @@ pub struct Args {
     pub lab: String,
 }
 
-pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
-    super::process::exit_on_signal();
-    let lab = super::find_lab(workspace, &args.lab)?;
-    let checked = check(workspace, &lab)?;
-    if checked.passed() {
-        announce_next(workspace, &lab, Next::Suggest);
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+    crate::process::exit_on_signal();
+    let lab = workbook.lab(&args.lab)?;
+    if check(workbook, &lab)?.passed() {
+        announce_next(workbook, &lab, Next::Suggest);
         Ok(ExitCode::SUCCESS)
     } else {
         Ok(ExitCode::FAILURE)
     }
 }
 
-/// One run of a lab's tests.
-pub struct Checked {
-    pub report: Report,
-}
-
-impl Checked {
-    /// Whether the lab compiled, ran at least one test and failed none.
-    pub fn passed(&self) -> bool {
-        match &self.report {
-            Report::Ran { tests, problem } => {
-                problem.is_none()
-                    && tests.values().any(|t| t.outcome == Outcome::Passed)
-                    && tests.values().all(|t| t.outcome != Outcome::Failed)
-            }
-            Report::DidNotCompile(_) => false,
-        }
-    }
-}
-
 /// Runs the lab's tests, prints the explained result and remembers it.
-pub fn check(workspace: &Workspace, lab: &Lab) -> Result<Checked> {
-    anstream::println!(
-        "{} lab {} ({})...",
-        paint(ui::STRONG, "Checking"),
-        lab.label(),
-        command(format!("cargo test -p {}", lab.package))
-    );
-    let checked = test_quietly(workspace, lab)?;
-    explain(workspace, lab, &checked);
-    Ok(checked)
-}
-
-/// Runs the lab's tests and remembers the result, printing nothing.
-pub fn test_quietly(workspace: &Workspace, lab: &Lab) -> Result<Checked> {
-    // The fingerprint of the files as they are when the tests start: an
-    // edit made during the run changes it, so the next status re-tests.
-    let fingerprint = fingerprint::of_lab(&workspace.root, lab);
-    let report = cargo_test(workspace, lab)?;
-    let checked = Checked { report };
-    let last_check = LastCheck {
-        fingerprint,
-        result: if checked.passed() {
-            CheckResult::Passing
-        } else if matches!(checked.report, Report::DidNotCompile(_)) {
-            CheckResult::DidNotCompile
-        } else {
-            CheckResult::Failing
-        },
-        tests: match &checked.report {
-            Report::Ran { tests, .. } => tests.len(),
-            Report::DidNotCompile(_) => 0,
-        },
-        failed: checked
-            .report
-            .failed()
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-    };
-    Progress::update(&workspace.root, |progress| {
-        progress.lab_mut(&lab.slug).last_check = Some(last_check);
-    })?;
-    Ok(checked)
-}
-
-/// `cargo test -p <lab>` in the real workspace, as a supervised child (so
-/// that Ctrl-C or a stopping `watch` stops it), with its output parsed.
-fn cargo_test(workspace: &Workspace, lab: &Lab) -> Result<Report> {
-    let mut cargo = CargoTest::new(&workspace.root, &workspace.target_dir)
-        .package(&lab.package)
-        .command();
-    let mut child = Supervised::spawn(&mut cargo).context("could not start cargo")?;
-    let stdout = child.child().stdout.take().expect("stdout is piped");
-    let stderr = child.child().stderr.take().expect("stderr is piped");
-    let stdout = thread::spawn(move || read_all(stdout));
-    let stderr = thread::spawn(move || read_cargo_stderr(stderr));
-    let status = child.wait().context("waiting for cargo")?;
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    Ok(cargo_test::parse(&stdout, &stderr, status.success()))
-}
-
-fn read_all(mut pipe: impl Read) -> String {
-    let mut bytes = Vec::new();
-    pipe.read_to_end(&mut bytes).ok();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// Collects cargo's stderr, and says once that dependencies are compiling
-/// if that goes on for a while (the first run of a fresh clone), so that a
-/// long silence is not mistaken for a hang.
-fn read_cargo_stderr(pipe: impl Read) -> String {
-    let started = Instant::now();
-    let mut said_so = false;
-    let mut text = String::new();
-    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-        let compiling = line.trim_start().starts_with("Compiling ");
-        if compiling && !said_so && started.elapsed() > Duration::from_secs(5) {
-            anstream::println!(
-                "{}",
-                paint(
-                    ui::DIM,
-                    "  (compiling; the first time takes a few minutes, later runs a second or two)"
-                )
-            );
-            said_so = true;
-        }
-        text.push_str(&line);
-        text.push('\n');
-    }
-    text
+pub fn check(workbook: &Workbook, lab: &Lab) -> Result<Report> {
+    let running = command(format!("cargo test -p {}", lab.slug));
+    anstream::println!("{} lab {} ({running})...", paint(ui::STRONG, "Checking"), lab.label());
+    let report = progress::test_lab(workbook, lab, true)?;
+    explain(workbook, lab, &report);
+    Ok(report)
 }
 
 /// Prints what the run means for the learner.
-fn explain(workspace: &Workspace, lab: &Lab, checked: &Checked) {
-    match &checked.report {
+fn explain(workbook: &Workbook, lab: &Lab, report: &Report) {
+    match report {
         Report::DidNotCompile(errors) => {
             anstream::println!(
                 "\n{} lab {} does not compile yet. The compiler says:\n",
@@ -170,7 +57,7 @@ fn explain(workspace: &Workspace, lab: &Lab, checked: &Checked) {
                 lab.label()
             );
             anstream::println!("{}", indent(errors, "  "));
-            print_help(workspace, lab);
+            print_help(workbook, lab);
         }
         Report::Ran { tests, problem } => {
             let order = test_order(lab);
@@ -185,11 +72,9 @@ fn explain(workspace: &Workspace, lab: &Lab, checked: &Checked) {
                 };
                 anstream::println!("  {} {}", paint(style, mark), name);
             }
-            let failed: Vec<&&String> = names
-                .iter()
-                .filter(|name| tests[**name].outcome == Outcome::Failed)
-                .collect();
-            if checked.passed() {
+            let failed: Vec<&&String> =
+                names.iter().filter(|name| tests[**name].outcome == Outcome::Failed).collect();
+            if report.passed() {
                 anstream::println!(
                     "\n{} Lab {} passes: all {} checks. Well done!",
                     paint(ui::PASS, "✓"),
@@ -222,27 +107,27 @@ fn explain(workspace: &Workspace, lab: &Lab, checked: &Checked) {
                     paint(ui::FAIL, "✗")
                 );
             }
-            print_help(workspace, lab);
+            print_help(workbook, lab);
         }
     }
 }
 
 /// Where to read and how to get a hint.
-fn print_help(workspace: &Workspace, lab: &Lab) {
-    let chapter = workspace.root.join("book").join("src").join(&lab.chapter);
-    let hints_seen = Progress::load(&workspace.root).lab(&lab.slug).hints_seen;
+fn print_help(workbook: &Workbook, lab: &Lab) {
+    let chapter = workbook.chapter(lab);
+    let hints_seen = Progress::load(&workbook.root).lab(&lab.slug).hints_seen;
     anstream::println!(
         "\n{}  chapter {:02} \"{}\": {} ({} serves the book)",
         paint(ui::STRONG, "Read:"),
         lab.number,
         lab.title,
-        workspace.relative(&chapter),
+        workbook.relative(&chapter),
         command("cargo xtask book")
     );
     anstream::println!(
         "{}  {}",
         paint(ui::STRONG, "Code:"),
-        workspace.relative(&lab.dir.join("src")),
+        workbook.relative(&lab.dir.join("src")),
     );
     let hint = if hints_seen < lab.hints.len() {
         format!(
@@ -282,13 +167,12 @@ pub enum Next {
 
 /// Names the next lab that does not pass yet (after `done`, in order, then
 /// from the start), or celebrates the end. Returns that lab.
-pub fn announce_next(workspace: &Workspace, done: &Lab, how: Next) -> Option<Lab> {
-    let states = status::quick_states(workspace).ok()?;
-    let next = status::next_after(&states, done);
+pub fn announce_next(workbook: &Workbook, done: &Lab, how: Next) -> Option<Lab> {
+    let states = progress::states(workbook).ok()?;
+    let next = progress::next_after(&states, done);
     match &next {
         Some(lab) => {
-            let chapter =
-                workspace.relative(&workspace.root.join("book").join("src").join(&lab.chapter));
+            let chapter = workbook.relative(&workbook.chapter(lab));
             match how {
                 Next::Suggest => anstream::println!(
                     "\n{} lab {} \"{}\": read {}, then run {}",
@@ -308,10 +192,7 @@ pub fn announce_next(workspace: &Workspace, done: &Lab, how: Next) -> Option<Lab
             }
         }
         None => {
-            let all_pass = states
-                .iter()
-                .all(|(_, state)| matches!(state, LabState::Passing { .. }));
-            if all_pass {
+            if states.iter().all(|(_, state)| state.passing()) {
                 anstream::println!(
                     "\n{} That was the last one: every lab passes. Congratulations!",
                     paint(ui::PASS, "★")

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::progress::Progress;
-use super::ui::{self, command, paint};
-use crate::Workspace;
+use crate::progress::Progress;
+use crate::ui::{self, command, paint};
+use crate::workbook::Workbook;
 
 /// Reveal the next hint of a lab (one more each time you ask).
 #[derive(Debug, clap::Args)]
@@ -26,29 +26,19 @@ pub struct Args {
     pub again: bool,
 }
 
-pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
-    let lab = super::find_lab(workspace, &args.lab)?;
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+    let lab = workbook.lab(&args.lab)?;
     let total = lab.hints.len();
-    let seen_before = if args.again {
-        0
-    } else {
-        Progress::load(&workspace.root).lab(&lab.slug).hints_seen
-    };
-    let seen_now = if args.all {
-        total
-    } else {
-        (seen_before + 1).min(total)
-    };
-    Progress::update(&workspace.root, |progress| {
+    let seen_before =
+        if args.again { 0 } else { Progress::load(&workbook.root).lab(&lab.slug).hints_seen };
+    let seen_now = if args.all { total } else { (seen_before + 1).min(total) };
+    Progress::update(&workbook.root, |progress| {
         progress.lab_mut(&lab.slug).hints_seen = seen_now;
     })?;
 
     anstream::println!(
         "{}\n",
-        paint(
-            ui::STRONG,
-            format!("Hints for lab {} \"{}\"", lab.label(), lab.title)
-        )
+        paint(ui::STRONG, format!("Hints for lab {} \"{}\"", lab.label(), lab.title))
     );
     for (index, hint) in lab.hints.iter().enumerate().take(seen_now) {
         let new = index >= seen_before || args.all;

@@ -1,6 +1,6 @@
 //! Friendly terminal output, coloured only when it goes to a terminal.
 //!
-//! The runner prints through [`anstream`]'s `println!`, which drops the colour
+//! The tool prints through [`anstream`]'s `println!`, which drops the colour
 //! codes when the output is a pipe or a file and honours `NO_COLOR` and
 //! `CLICOLOR_FORCE`, so logs and tests see plain text. The styles here say
 //! what a piece of text *is* (a command to type, a passing check), not how it
@@ -12,15 +12,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use anstyle::{AnsiColor, Style};
 
 /// A passing check, a done lab.
-pub const PASS: Style = AnsiColor::Green
-    .on_default()
-    .effects(anstyle::Effects::BOLD);
+pub const PASS: Style = AnsiColor::Green.on_default().effects(anstyle::Effects::BOLD);
 /// A failing check.
 pub const FAIL: Style = AnsiColor::Red.on_default().effects(anstyle::Effects::BOLD);
 /// Something to be careful about: a spoiler, a missing tool.
-pub const WARN: Style = AnsiColor::Yellow
-    .on_default()
-    .effects(anstyle::Effects::BOLD);
+pub const WARN: Style = AnsiColor::Yellow.on_default().effects(anstyle::Effects::BOLD);
 /// A command the learner can type.
 pub const COMMAND: Style = AnsiColor::Cyan.on_default();
 /// Titles and the important word of a sentence.
@@ -63,11 +59,12 @@ pub fn wrap(text: &str, indent: &str, width: usize) -> String {
 /// `[#####.....]`: `done` of `total`, `width` characters wide.
 pub fn progress_bar(done: usize, total: usize, width: usize) -> String {
     let filled = (done * width).checked_div(total).unwrap_or(0);
-    format!(
-        "[{}{}]",
-        paint(PASS, "#".repeat(filled)),
-        paint(DIM, ".".repeat(width - filled))
-    )
+    format!("[{}{}]", paint(PASS, "#".repeat(filled)), paint(DIM, ".".repeat(width - filled)))
+}
+
+/// `text` with `prefix` before each line.
+pub fn indent(text: &str, prefix: &str) -> String {
+    text.lines().map(|line| format!("{prefix}{line}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Asks a yes/no question on the terminal; anything but "y"/"yes" is no.

@@ -1,12 +1,13 @@
-//! `cargo xtask capture-console`: the real tokio-console screens of the book.
+//! `cargo xtask dev capture-console`: the real tokio-console screens of the book.
 //!
 //! The tokio-console chapter shows what the console looks like while a lab's
 //! bug happens, and after the fix. Those screens are not drawn by hand: this
-//! verb runs each lab (starter, then solution) with the same traffic as
-//! `cargo xtask console`, opens a real tokio-console in a detached tmux
+//! verb runs each lab (starter, then solution) with its own traffic, as
+//! `cargo xtask console` does, opens a real tokio-console in a detached tmux
 //! session of a fixed size, waits for the picture to develop, and saves
 //! tmux's copy of the screen (`capture-pane`) as text in `book/src/console/`,
-//! where the chapter includes it. Anyone with tmux and tokio-console can
+//! where the chapter includes it. Which screens, and the keys that lead to
+//! them, are in the `[console]` table of each lab's `lab.toml`. Anyone with tmux and tokio-console can
 //! rerun it; the numbers differ a little from run to run, the picture not.
 //!
 //! It uses a tmux server of its own (`tmux -S <socket>`), so it never
@@ -21,11 +22,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::{LabProcess, Ports, Variant, build, scenarios};
-use crate::Workspace;
-use crate::labs::Lab;
-use crate::runner::ui::{self, paint};
-use crate::runner::{process, tokio_console_installed};
+use crate::learn::console::{LabProcess, Ports, Traffic, Variant, build, tokio_console_installed};
+use crate::process;
+use crate::ui::{self, paint};
+use crate::workbook::{Lab, Screen, Workbook};
 
 /// Capture real tokio-console screens of labs (starter and solution) into
 /// book/src/console, for the book's tokio-console chapter. Needs tmux and
@@ -49,7 +49,7 @@ pub struct Args {
     pub height: u16,
 }
 
-pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     process::exit_on_signal();
     if !tokio_console_installed() {
         bail!("tokio-console is not installed: `cargo install --locked tokio-console`");
@@ -57,36 +57,21 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
     if Command::new("tmux").arg("-V").output().is_err() {
         bail!("tmux is not installed (the screens are captured from a tmux pane)");
     }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| workspace.root.join("book").join("src").join("console"));
+    let out =
+        args.out.clone().unwrap_or_else(|| workbook.root.join("book").join("src").join("console"));
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
 
-    let labs: Vec<Lab> = args
-        .labs
-        .iter()
-        .map(|name| crate::runner::find_lab(workspace, name))
-        .collect::<Result<_>>()?;
+    let labs: Vec<Lab> = args.labs.iter().map(|name| workbook.lab(name)).collect::<Result<_>>()?;
     for lab in &labs {
-        for variant in [Variant::Starter, Variant::Solution] {
-            let (screens, traffic) = capture(workspace, lab, variant, &args)?;
+        for variant in [Variant::Lab, Variant::Solution] {
+            let (screens, traffic) = capture(workbook, lab, variant, &args)?;
             if !traffic.is_empty() {
-                let file = out.join(format!(
-                    "{}-{}-traffic.txt",
-                    lab.folder_name(),
-                    variant.name()
-                ));
-                let text = traffic
-                    .iter()
-                    .map(|line| format!("traffic | {line}\n"))
-                    .collect::<String>();
+                let file =
+                    out.join(format!("{}-{}-traffic.txt", lab.folder_name(), variant.name()));
+                let text =
+                    traffic.iter().map(|line| format!("traffic | {line}\n")).collect::<String>();
                 fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
-                anstream::println!(
-                    "{} {}",
-                    paint(ui::PASS, "captured"),
-                    workspace.relative(&file)
-                );
+                anstream::println!("{} {}", paint(ui::PASS, "captured"), workbook.relative(&file));
             }
             for (screen, text) in screens {
                 let file = out.join(format!(
@@ -96,48 +81,21 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
                     screen.name
                 ));
                 fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
-                anstream::println!(
-                    "{} {}",
-                    paint(ui::PASS, "captured"),
-                    workspace.relative(&file)
-                );
+                anstream::println!("{} {}", paint(ui::PASS, "captured"), workbook.relative(&file));
             }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// One screen to capture: the keys that lead to it from the previous one.
-#[derive(Debug, Clone, Copy)]
-struct Screen {
-    /// Part of the file name: `tasks` (the task list) or `task` (one task).
-    name: &'static str,
-    /// tmux key names, sent one by one.
-    keys: &'static [&'static str],
-}
-
-/// The screens of a lab worth showing. The task list comes up sorted by
-/// total time; `Right` moves the sort to the next column (Busy, Sched, Idle,
-/// Polls), `j` selects the first row, `Enter` opens it.
-fn screens(slug: &str) -> &'static [Screen] {
-    match slug {
-        // Sorted by Busy: the blocking handlers' tasks come first. Then the
-        // task with the most polls (a connection that served requests),
-        // whose poll-time histogram tells the story.
-        "blocking" => &[
-            Screen {
-                name: "tasks",
-                keys: &["Right"],
-            },
-            Screen {
-                name: "task",
-                keys: &["Right", "Right", "Right", "j", "Enter"],
-            },
-        ],
-        _ => &[Screen {
-            name: "tasks",
-            keys: &[],
-        }],
+/// The screens of a lab worth showing (its `lab.toml`), else the task list.
+/// The task list comes up sorted by total time; `Right` moves the sort to
+/// the next column (Busy, Sched, Idle, Polls), `j` selects the first row,
+/// `Enter` opens it.
+fn screens(lab: &Lab) -> Vec<Screen> {
+    match lab.console.screens.as_slice() {
+        [] => vec![Screen { name: "tasks".into(), keys: Vec::new() }],
+        screens => screens.to_vec(),
     }
 }
 
@@ -149,20 +107,14 @@ const TRAFFIC_LINES: usize = 3;
 
 /// The lab's `variant` under traffic, seen by tokio-console: each of its
 /// [`screens`] as text, and the traffic's last report lines.
-fn capture(workspace: &Workspace, lab: &Lab, variant: Variant, args: &Args) -> Result<Captured> {
-    let binary = build(workspace, lab, variant)?;
-    let server = LabProcess::start(&binary, lab, Ports::any_free()?)?;
-    let runtime = tokio::runtime::Runtime::new()?;
-    let scenario = scenarios::for_lab(&lab.slug);
-    let addr = server.addr;
-    scenarios::take_reported();
-    let traffic = runtime.spawn(async move { scenario.drive(addr).await });
+fn capture(workbook: &Workbook, lab: &Lab, variant: Variant, args: &Args) -> Result<Captured> {
+    let built = build(workbook, lab, variant)?;
+    let server = LabProcess::start(&built.server, lab, Ports::any_free()?)?;
+    let traffic =
+        built.traffic.as_deref().map(|traffic| Traffic::start(traffic, server.addr)).transpose()?;
 
-    let tmux = Tmux::start(
-        &format!("tokio-console http://{}", server.console),
-        args.width,
-        args.height,
-    )?;
+    let tmux =
+        Tmux::start(&format!("tokio-console http://{}", server.console), args.width, args.height)?;
     anstream::println!(
         "{}",
         paint(
@@ -177,21 +129,19 @@ fn capture(workspace: &Workspace, lab: &Lab, variant: Variant, args: &Args) -> R
     );
     thread::sleep(Duration::from_secs(args.warm_up));
     let mut captured = Vec::new();
-    for screen in screens(&lab.slug) {
-        for key in screen.keys {
+    for screen in screens(lab) {
+        for key in &screen.keys {
             tmux.send_key(key)?;
             thread::sleep(Duration::from_millis(300));
         }
         // Let the console redraw (it does once a second at most).
         thread::sleep(Duration::from_millis(1500));
-        captured.push((*screen, tidy(&tmux.capture()?)));
+        captured.push((screen, tidy(&tmux.capture()?)));
     }
     drop(tmux);
 
-    traffic.abort();
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    let reported = traffic.map(|traffic| traffic.reported()).unwrap_or_default();
     anstream::println!("{}", paint(ui::DIM, server.stop()));
-    let reported = scenarios::take_reported();
     let last = reported[reported.len().saturating_sub(TRAFFIC_LINES)..].to_vec();
     Ok((captured, last))
 }
@@ -199,10 +149,7 @@ fn capture(workspace: &Workspace, lab: &Lab, variant: Variant, args: &Args) -> R
 /// Drops trailing spaces and trailing blank lines.
 fn tidy(screen: &str) -> String {
     let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
-    let end = lines
-        .iter()
-        .rposition(|line| !line.is_empty())
-        .map_or(0, |last| last + 1);
+    let end = lines.iter().rposition(|line| !line.is_empty()).map_or(0, |last| last + 1);
     let mut text = lines[..end].join("\n");
     text.push('\n');
     text

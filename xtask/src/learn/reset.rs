@@ -10,9 +10,9 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use super::git::{self, ChangeKind};
-use super::ui::{self, command, paint};
-use crate::Workspace;
+use crate::git::{self, ChangeKind};
+use crate::ui::{self, command, paint};
+use crate::workbook::Workbook;
 
 /// Restore a lab's files to the committed starter (asks first).
 ///
@@ -27,10 +27,10 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
-    let lab = super::find_lab(workspace, &args.lab)?;
-    let folder = workspace.relative(&lab.dir);
-    let Some(changes) = git::changes(&workspace.root, &lab.dir) else {
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+    let lab = workbook.lab(&args.lab)?;
+    let folder = workbook.relative(&lab.dir);
+    let Some(changes) = git::changes(&workbook.root, &lab.dir) else {
         bail!(
             "reset needs git: this copy of the workbook is not a git checkout (or git is \
              not installed), so there is no committed starter to go back to"
@@ -55,7 +55,7 @@ pub fn run(workspace: &Workspace, args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    git::restore(&workspace.root, &lab.dir)?;
+    git::restore(&workbook.root, &lab.dir)?;
     anstream::println!(
         "{} {folder} is the starter again. {} shows where you start.",
         paint(ui::PASS, "✓"),

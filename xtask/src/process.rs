@@ -1,6 +1,6 @@
-//! Child processes that never outlive the xtask.
+//! Child processes that never outlive the tool, and the signals that stop it.
 //!
-//! The runner starts cargo (to test a lab) and lab servers (for tokio-console).
+//! The tool starts cargo (to test a lab) and lab servers (for tokio-console).
 //! Whatever happens to the xtask, a Ctrl-C, a SIGTERM from a script, a panic,
 //! an error, those must stop with it: a forgotten server keeps its port, a
 //! forgotten `cargo test` keeps the build directory locked.
@@ -15,8 +15,8 @@
 //!   and then exit, for the verbs with nothing to tidy up themselves.
 //!   (`console` handles the signals itself, to stop its traffic and report.)
 
-use std::io;
-use std::process::{Child, Command, ExitStatus};
+use std::io::{self, BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -70,10 +70,7 @@ impl Supervised {
         }
         let child = command.spawn()?;
         RUNNING.lock().unwrap().push(child.id());
-        Ok(Supervised {
-            child,
-            finished: None,
-        })
+        Ok(Supervised { child, finished: None })
     }
 
     /// The child, e.g. to take its stdout.
@@ -131,6 +128,58 @@ impl Drop for Supervised {
         signal_group(self.child.id(), libc::SIGKILL);
         RUNNING.lock().unwrap().retain(|&id| id != self.child.id());
     }
+}
+
+/// What a finished child printed.
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub success: bool,
+}
+
+/// Runs `command` supervised, its stdout and stderr captured; `on_stderr`
+/// sees each line of stderr as it comes (to show progress).
+pub fn run_captured(command: &mut Command, mut on_stderr: impl FnMut(&str)) -> io::Result<Output> {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Supervised::spawn(command)?;
+    let stdout = child.child().stdout.take().expect("stdout is piped");
+    let stderr = child.child().stderr.take().expect("stderr is piped");
+    let stdout = read_in_background(stdout);
+    let mut stderr_text = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        on_stderr(&line);
+        stderr_text.push_str(&line);
+        stderr_text.push('\n');
+    }
+    let status = child.wait()?;
+    Ok(Output {
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr_text,
+        success: status.success(),
+    })
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+pub fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        pipe.read_to_end(&mut bytes).ok();
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Sends each line of `pipe` to `lines` as it comes, on a thread of its own.
+pub fn forward_lines(
+    pipe: impl Read + Send + 'static,
+    lines: std::sync::mpsc::Sender<String>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    })
 }
 
 /// Sends `signal` to the process group led by `leader`.
@@ -276,9 +325,7 @@ mod tests {
     fn running(pid: u32) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             // "pid (comm) S ...": the state follows the closing parenthesis.
-            Ok(stat) => stat
-                .rsplit_once(") ")
-                .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+            Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
             Err(_) => false,
         }
     }
@@ -286,9 +333,7 @@ mod tests {
     /// A shell that starts a `sleep` of its own, with what its trap says.
     fn shell_with_grandchild(trap: &str) -> (Supervised, u32) {
         let mut command = Command::new("sh");
-        command
-            .args(["-c", &format!("{trap} sleep 30 & echo $!; wait")])
-            .stdout(Stdio::piped());
+        command.args(["-c", &format!("{trap} sleep 30 & echo $!; wait")]).stdout(Stdio::piped());
         let mut child = Supervised::spawn(&mut command).unwrap();
         let stdout = child.child().stdout.take().unwrap();
         let mut line = String::new();
@@ -305,14 +350,8 @@ mod tests {
         drop(child);
         assert!(!running(leader), "the child should be gone after the drop");
         thread::sleep(Duration::from_millis(50));
-        assert!(
-            !running(grandchild),
-            "what the child started should be gone too"
-        );
-        assert!(
-            started.elapsed() < GRACE,
-            "sh and sleep stop on SIGTERM at once"
-        );
+        assert!(!running(grandchild), "what the child started should be gone too");
+        assert!(started.elapsed() < GRACE, "sh and sleep stop on SIGTERM at once");
     }
 
     #[test]

@@ -52,13 +52,7 @@ pub fn pathspec(root: &Path, dir: &Path) -> String {
 /// not a git checkout).
 pub fn changes(root: &Path, dir: &Path) -> Option<Vec<Change>> {
     let output = git(root)
-        .args([
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--untracked-files=all",
-            "--",
-        ])
+        .args(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--"])
         .arg(pathspec(root, dir))
         .stderr(Stdio::null())
         .output()
@@ -87,19 +81,13 @@ fn parse_porcelain(output: &str) -> Vec<Change> {
             ('R' | 'C', _) => {
                 // The new name is new to the starter; the old one is gone.
                 if let Some(old) = entries.next() {
-                    changes.push(Change {
-                        kind: ChangeKind::Deleted,
-                        path: old.to_owned(),
-                    });
+                    changes.push(Change { kind: ChangeKind::Deleted, path: old.to_owned() });
                 }
                 ChangeKind::New
             }
             _ => ChangeKind::Modified,
         };
-        changes.push(Change {
-            kind,
-            path: path.to_owned(),
-        });
+        changes.push(Change { kind, path: path.to_owned() });
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
     changes
@@ -108,15 +96,9 @@ fn parse_porcelain(output: &str) -> Vec<Change> {
 /// The committed contents of `path` (relative to the root, with `/`), or
 /// `None` if it is not committed or git cannot tell.
 pub fn committed(root: &Path, path: &str) -> Option<String> {
-    let output = git(root)
-        .args(["show", &format!("HEAD:{path}")])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    let output =
+        git(root).args(["show", &format!("HEAD:{path}")]).stderr(Stdio::null()).output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Puts every committed file under `dir` back as committed (in the index and

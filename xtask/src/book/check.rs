@@ -1,0 +1,219 @@
+//! Checks of the book's sources that mdBook does not make: a missing
+//! include is only logged, a missing anchor silently includes nothing, and
+//! links are not checked at all.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use mdbook_driver::book::Book;
+use mdbook_markdown::pulldown_cmark::{Event, Tag};
+use mdbook_markdown::{MarkdownOptions, new_cmark_parser};
+
+use super::build::{chapters, directives};
+use super::serve::SERVED_REPOSITORY_DIRS;
+
+/// Checks `{{#include file:anchor}}` (and `rustdoc_include`, `playground`)
+/// in the unprocessed chapters: mdBook only logs a missing file, and a
+/// missing anchor silently includes nothing.
+pub(super) fn check_includes(root: &Path, src_dir: &Path, book: &Book) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (chapter, content) in chapters(book) {
+        let base = src_dir.join(&chapter);
+        let base = base.parent().unwrap_or(src_dir);
+        for directive in directives(content) {
+            let includes = matches!(directive.name, "include" | "rustdoc_include" | "playground");
+            if directive.escaped || !includes {
+                continue;
+            }
+            let spec = directive.args.split_whitespace().next().unwrap_or("");
+            let (file, selector) = match spec.split_once(':') {
+                Some((file, selector)) => (file, Some(selector)),
+                None => (spec, None),
+            };
+            let target = normalize(&base.join(file));
+            let whole = directive.text(content);
+            let at = format!("book/src/{}: {whole}", chapter.display());
+            let Ok(text) = fs::read_to_string(&target) else {
+                problems.push(format!(
+                    "{at}: there is no file {}",
+                    target.strip_prefix(root).unwrap_or(&target).display()
+                ));
+                continue;
+            };
+            let anchor = selector
+                .and_then(|s| s.split(':').next())
+                .filter(|first| !first.is_empty() && first.parse::<usize>().is_err());
+            if let Some(anchor) = anchor
+                && let Some(missing) = missing_anchor(&text, anchor)
+            {
+                problems.push(format!(
+                    "{at}: {} has no `{missing}` marker",
+                    target.strip_prefix(root).unwrap_or(&target).display()
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Which of `ANCHOR: name` / `ANCHOR_END: name` is missing from `text`.
+fn missing_anchor(text: &str, anchor: &str) -> Option<String> {
+    let has = |marker: &str| {
+        text.lines().any(|line| {
+            line.split_once(marker).is_some_and(|(_, rest)| {
+                rest.trim_start()
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                    .next()
+                    == Some(anchor)
+            })
+        })
+    };
+    if !has("ANCHOR:") {
+        Some(format!("ANCHOR: {anchor}"))
+    } else if !has("ANCHOR_END:") {
+        Some(format!("ANCHOR_END: {anchor}"))
+    } else {
+        None
+    }
+}
+
+/// Checks the relative links of the rendered chapters.
+pub(super) struct LinkChecker<'a> {
+    pub root: &'a Path,
+    pub src_dir: &'a Path,
+    pub dest: &'a Path,
+    /// The book's chapters, relative to `src_dir`.
+    pub chapters: &'a BTreeSet<PathBuf>,
+}
+
+impl LinkChecker<'_> {
+    pub fn check(&self, chapter: &Path, content: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        for event in new_cmark_parser(content, &MarkdownOptions::default()) {
+            let url = match event {
+                Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => dest_url,
+                _ => continue,
+            };
+            if let Err(problem) = self.check_link(chapter, &url) {
+                problems.push(format!("book/src/{}: link ({url}): {problem}", chapter.display()));
+            }
+        }
+        problems
+    }
+
+    fn check_link(&self, chapter: &Path, url: &str) -> Result<(), String> {
+        let is_external = url.split_once(':').is_some_and(|(scheme, _)| !scheme.contains('/'));
+        if url.is_empty() || is_external {
+            return Ok(());
+        }
+        let (path, fragment) = match url.split_once('#') {
+            Some((path, fragment)) => (path, Some(fragment)),
+            None => (url, None),
+        };
+        if path.starts_with('/') {
+            return Err("links must be relative (the book is also read from disk)".into());
+        }
+        if path.is_empty() {
+            return match fragment {
+                Some(fragment) => self.check_fragment(chapter, fragment),
+                None => Ok(()),
+            };
+        }
+        let chapter_dir = self.src_dir.join(chapter);
+        let chapter_dir = chapter_dir.parent().unwrap_or(self.src_dir);
+        let target = normalize(&chapter_dir.join(path.replace("%20", " ")));
+
+        if let Ok(in_book) = target.strip_prefix(self.src_dir) {
+            let is_page =
+                matches!(in_book.extension().and_then(|e| e.to_str()), Some("md" | "html"));
+            if is_page {
+                let markdown = in_book.with_extension("md");
+                if !self.chapters.contains(&markdown) {
+                    return Err(format!(
+                        "{} is not a chapter of the book (see SUMMARY.md)",
+                        markdown.display()
+                    ));
+                }
+                return match fragment {
+                    Some(fragment) => self.check_fragment(&markdown, fragment),
+                    None => Ok(()),
+                };
+            }
+        }
+        let Ok(in_repository) = target.strip_prefix(self.root) else {
+            return Err("points outside the repository".into());
+        };
+        if !target.exists() {
+            return Err(format!("there is no {}", in_repository.display()));
+        }
+        if !target.starts_with(self.src_dir) {
+            let top = in_repository.components().next();
+            let served = top.is_some_and(|top| {
+                SERVED_REPOSITORY_DIRS.contains(&top.as_os_str().to_string_lossy().as_ref())
+            });
+            if !served {
+                return Err(format!(
+                    "only {} are served with the book; link there or to a chapter",
+                    SERVED_REPOSITORY_DIRS
+                        .iter()
+                        .map(|d| format!("{d}/"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the rendered page of `chapter` has an element `id=fragment`.
+    fn check_fragment(&self, chapter: &Path, fragment: &str) -> Result<(), String> {
+        let page = if chapter.file_name().is_some_and(|n| n == "README.md") {
+            chapter.with_file_name("index.html")
+        } else {
+            chapter.with_extension("html")
+        };
+        let html = fs::read_to_string(self.dest.join(&page)).unwrap_or_default();
+        if html.contains(&format!("id=\"{fragment}\"")) {
+            Ok(())
+        } else {
+            Err(format!("{} has no heading with the id #{fragment}", chapter.display()))
+        }
+    }
+}
+
+/// Resolves `.` and `..` without touching the disk (the target may not exist).
+fn normalize(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_anchor_or_anchor_end_is_named() {
+        let code = "// ANCHOR: handler\nfn f() {}\n// ANCHOR_END: handler\n// ANCHOR: open\n";
+        assert_eq!(missing_anchor(code, "handler"), None);
+        assert_eq!(missing_anchor(code, "hand"), Some("ANCHOR: hand".into()));
+        assert_eq!(missing_anchor(code, "open"), Some("ANCHOR_END: open".into()));
+    }
+
+    #[test]
+    fn paths_are_normalized_without_the_disk() {
+        assert_eq!(
+            normalize(Path::new("/w/book/src/../../labs/./01-x/src/lib.rs")),
+            Path::new("/w/labs/01-x/src/lib.rs")
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! The book: `cargo xtask book` builds it with mdBook and serves it locally.
+//!
+//! The book is built through mdBook's library (`mdbook-driver`), so a learner
+//! installs nothing.
+//!
+//! - [`build`]: mdBook plus a preprocessor that expands `{{#hints <slug>}}`
+//!   into the lab's hints from its `lab.toml`, behind `<details>`;
+//! - [`check`]: what `verify` turns into failures: every `{{#include}}` names
+//!   an existing file and anchor, every relative link an existing chapter,
+//!   heading or repository file;
+//! - [`serve`]: a small axum server on 127.0.0.1. Chapters link to lab files
+//!   as `../../labs/NN-slug/src/lib.rs`, which works when the built book is
+//!   opened from disk (`target/book` is two levels deep, like `book/src`)
+//!   and, because browsers clamp `..` at the site root, also when served:
+//!   the server answers `/labs/...` and `/solutions/...` with the
+//!   repository's files as plain text.
+
+mod build;
+mod check;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+pub use build::{Built, build};
+
+use crate::workbook::Workbook;
+
+/// Build the book and serve it at http://127.0.0.1:3000.
+///
+/// The book is built into target/book. Chapters link to the labs' files;
+/// the server shows those as plain text under /labs/ and /solutions/.
+/// Restart it to see edits to the chapters.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The port to serve on (127.0.0.1 only).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Open the book in your browser once it is served.
+    #[arg(long)]
+    pub open: bool,
+    /// Only build the book, do not serve it.
+    #[arg(long)]
+    pub build_only: bool,
+    /// Build into this directory instead of target/book.
+    #[arg(long, value_name = "DIR")]
+    pub dest_dir: Option<PathBuf>,
+}
+
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+    let (labs, broken) = workbook.labs()?;
+    for lab in &broken {
+        eprintln!("warning: {} is skipped: {:#}", workbook.relative(&lab.dir), lab.error);
+    }
+    let dest = args.dest_dir.clone().unwrap_or_else(|| workbook.target_dir.join("book"));
+    let started = Instant::now();
+    let built = build(&workbook.root, &labs, &dest)?;
+    for problem in &built.problems {
+        eprintln!("warning: {problem}");
+    }
+    println!(
+        "Built the book in {:.1} s into {}",
+        started.elapsed().as_secs_f64(),
+        workbook.relative(&dest)
+    );
+    if args.build_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(serve::serve(workbook.root.clone(), dest, args.port, args.open))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,21 @@
+//! The learner's verbs: where am I, check my lab, watch it, give me a hint.
+//!
+//! - `status` (the default): every lab with its state, and what to do next;
+//! - `check <lab>` and `watch [lab]`: run a lab's tests and explain the result;
+//! - `hint <lab>`: one more hint each time;
+//! - `reset <lab>` and `solution <lab> [--apply]`: start over, or catch up;
+//! - `console <lab>`: the lab's server under tokio-console, with traffic;
+//! - `fetch`: download and build everything before an offline workshop.
+//!
+//! They run the learner's own code with `cargo test -p <lab>`, exactly what
+//! the book tells them to run by hand, and remember what they found (see
+//! [`crate::progress`]). Labs are named by slug or number everywhere.
+
+pub mod check;
+pub mod console;
+pub mod fetch;
+pub mod hint;
+pub mod reset;
+pub mod solution;
+pub mod status;
+pub mod watch;

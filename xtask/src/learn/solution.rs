@@ -1,0 +1,157 @@
+//! `cargo xtask solution <lab> [--apply]`: the fix, as a diff; or a catch-up.
+//!
+//! `solutions/NN-slug/src` is the lab's `src` with the fix, so the diff from
+//! the committed starter to it *is* the lesson. It is printed with a spoiler
+//! warning first (and in colour on a terminal). `--apply` copies the files
+//! that differ into the lab: the way for a learner who fell behind in a
+//! workshop to catch up with the group.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use similar::TextDiff;
+
+use crate::git::{self, ChangeKind};
+use crate::ui::{self, command, paint};
+use crate::workbook::{Lab, Workbook, files_under};
+
+/// Show how the solution differs from the starter (a spoiler), or copy it
+/// into the lab with --apply (to catch up).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The lab: its slug (`hello`) or number (`0`).
+    pub lab: String,
+    /// Copy the solution's files into the lab, replacing yours.
+    #[arg(long)]
+    pub apply: bool,
+    /// With --apply: do not ask before replacing files you changed.
+    #[arg(long, short, requires = "apply")]
+    pub yes: bool,
+}
+
+/// A source file the solution changes.
+struct Changed {
+    /// `solutions/NN-slug/src/<path>`.
+    solution: PathBuf,
+    /// `labs/NN-slug/src/<path>`.
+    lab: PathBuf,
+    /// The lab's file as committed (or as it is, without git).
+    starter: String,
+    fixed: String,
+}
+
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+    let lab = workbook.lab(&args.lab)?;
+    let changed = changed_files(workbook, &lab)?;
+    if args.apply {
+        apply(workbook, &lab, &changed, args.yes)
+    } else {
+        show(workbook, &lab, &changed)
+    }
+}
+
+/// The files of the solution's `src` that differ from the starter's.
+fn changed_files(workbook: &Workbook, lab: &Lab) -> Result<Vec<Changed>> {
+    let solution_src = lab.solution_dir().join("src");
+    let mut changed = Vec::new();
+    for solution in files_under(&solution_src) {
+        let relative = solution.strip_prefix(&solution_src).expect("listed under it");
+        let lab_file = lab.dir.join("src").join(relative);
+        let starter = git::committed(&workbook.root, &git::pathspec(&workbook.root, &lab_file))
+            .or_else(|| fs::read_to_string(&lab_file).ok())
+            .unwrap_or_default();
+        let fixed = fs::read_to_string(&solution)
+            .with_context(|| format!("reading {}", solution.display()))?;
+        if fixed != starter {
+            changed.push(Changed { solution, lab: lab_file, starter, fixed });
+        }
+    }
+    if changed.is_empty() {
+        bail!(
+            "lab {} has no solution: {}/ is missing or the same as the starter",
+            lab.label(),
+            workbook.relative(&solution_src)
+        );
+    }
+    Ok(changed)
+}
+
+fn show(workbook: &Workbook, lab: &Lab, changed: &[Changed]) -> Result<ExitCode> {
+    anstream::eprintln!(
+        "{} this is the solution of lab {}. Working it out yourself teaches more; {} gives a nudge instead.\n",
+        paint(ui::WARN, "Spoiler ahead:"),
+        lab.label(),
+        command(format!("cargo xtask hint {}", lab.slug))
+    );
+    for file in changed {
+        let diff = TextDiff::from_lines(&file.starter, &file.fixed);
+        let unified = diff
+            .unified_diff()
+            .context_radius(3)
+            .header(
+                &format!("{} (starter)", git::pathspec(&workbook.root, &file.lab)),
+                &format!("{} (solution)", git::pathspec(&workbook.root, &file.solution)),
+            )
+            .to_string();
+        for line in unified.lines() {
+            let style = match line.as_bytes().first() {
+                _ if line.starts_with("---") || line.starts_with("+++") => ui::STRONG,
+                Some(b'@') => ui::COMMAND,
+                Some(b'+') => ui::PASS,
+                Some(b'-') => ui::FAIL,
+                _ => anstyle::Style::new(),
+            };
+            anstream::println!("{}", paint(style, line));
+        }
+    }
+    anstream::println!(
+        "\n{} copies it into {} (to catch up).",
+        command(format!("cargo xtask solution {} --apply", lab.slug)),
+        workbook.relative(&lab.dir)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn apply(workbook: &Workbook, lab: &Lab, changed: &[Changed], yes: bool) -> Result<ExitCode> {
+    // Files with the learner's own work in them, which would be lost. Without
+    // git, any existing file may hold work: ask about them all.
+    let ours: Vec<&Changed> = match git::changes(&workbook.root, &lab.dir) {
+        Some(changes) => changed
+            .iter()
+            .filter(|file| {
+                let path = git::pathspec(&workbook.root, &file.lab);
+                changes.iter().any(|c| c.path == path && c.kind != ChangeKind::Deleted)
+            })
+            .collect(),
+        None => changed.iter().filter(|file| file.lab.exists()).collect(),
+    };
+    if !ours.is_empty() && !yes {
+        anstream::println!("Applying the solution replaces your version of:");
+        for file in &ours {
+            anstream::println!("  {}", workbook.relative(&file.lab));
+        }
+        anstream::println!(
+            "{}",
+            paint(ui::DIM, "(to keep your work, copy those files, or `git stash` them, first)")
+        );
+        if !ui::confirm("Replace them with the solution?") {
+            anstream::println!("Nothing changed.");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    for file in changed {
+        fs::write(&file.lab, &file.fixed)
+            .with_context(|| format!("writing {}", file.lab.display()))?;
+        anstream::println!("  {} {}", paint(ui::PASS, "copied to"), workbook.relative(&file.lab));
+    }
+    anstream::println!(
+        "\n{} Lab {} now holds the solution. {} shows it passing; {} undoes this.",
+        paint(ui::PASS, "✓"),
+        lab.label(),
+        command(format!("cargo xtask check {}", lab.slug)),
+        command(format!("cargo xtask reset {}", lab.slug)),
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,113 @@
+//! `cargo xtask status` (and plain `cargo xtask`): where am I?
+//!
+//! A table of every lab in order with its state, a progress bar, and the
+//! exact command for what to do next.
+//!
+//! It must be quick, so it tests only the labs that changed since their last
+//! check (see [`crate::progress`]), with a line of progress for each.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::progress::{self, LabState, Progress};
+use crate::ui::{self, command, paint};
+use crate::workbook::{Lab, Workbook};
+
+/// Show every lab with its state (not started, failing, passing), and what
+/// to do next. Only labs changed since their last check are re-tested.
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// Re-test every lab you have changed, ignoring remembered results.
+    #[arg(long)]
+    pub retest: bool,
+}
+
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+    crate::process::exit_on_signal();
+    let (labs, broken) = workbook.labs()?;
+    let mut states = Vec::new();
+    for lab in labs {
+        let mut state = progress::state(workbook, &lab, &Progress::load(&workbook.root));
+        if args.retest && state != LabState::NotStarted {
+            state = LabState::Unchecked;
+        }
+        if state == LabState::Unchecked {
+            let testing = format!(
+                "testing {} (changed since its last check): cargo test -p {}",
+                lab.label(),
+                lab.slug
+            );
+            anstream::println!("{}", paint(ui::DIM, testing));
+            progress::test_lab(workbook, &lab, true)?;
+            state = progress::state(workbook, &lab, &Progress::load(&workbook.root));
+        }
+        states.push((lab, state));
+    }
+    print_table(workbook, &states);
+    for lab in &broken {
+        let error = format!("{} cannot be loaded: {:#}", workbook.relative(&lab.dir), lab.error);
+        anstream::println!("{} {error}", paint(ui::WARN, "warning:"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How a lab's state reads in the table.
+fn describe(state: &LabState) -> String {
+    match state {
+        LabState::NotStarted => paint(ui::DIM, "· not started"),
+        LabState::Unchecked => paint(ui::WARN, "? changed, not checked"),
+        LabState::DidNotCompile => paint(ui::FAIL, "✗ does not compile"),
+        LabState::Failing { failed, tests } => {
+            paint(ui::FAIL, format!("✗ failing ({failed} of {tests} checks)"))
+        }
+        LabState::Passing { .. } => paint(ui::PASS, "✓ passing"),
+    }
+}
+
+fn print_table(workbook: &Workbook, states: &[(Lab, LabState)]) {
+    let slug_width = states.iter().map(|(l, _)| l.slug.len()).max().unwrap_or(4);
+    let title_width = states.iter().map(|(l, _)| l.title.len()).max().unwrap_or(5);
+    anstream::println!(
+        "\n{}\n",
+        paint(ui::STRONG, "Concurrent HTTP Servers in Rust: your progress")
+    );
+    anstream::println!(
+        "{}",
+        paint(ui::DIM, format!("  ##  {:slug_width$}  {:title_width$}  state", "lab", "title"))
+    );
+    for (lab, state) in states {
+        anstream::println!(
+            "  {:02}  {:slug_width$}  {:title_width$}  {}",
+            lab.number,
+            lab.slug,
+            lab.title,
+            describe(state)
+        );
+    }
+    let passing = states.iter().filter(|(_, s)| s.passing()).count();
+    anstream::println!(
+        "\n  {} {passing} of {} labs pass\n",
+        ui::progress_bar(passing, states.len(), 24),
+        states.len()
+    );
+    match states.iter().find(|(_, s)| !s.passing()) {
+        Some((lab, state)) => {
+            let chapter = workbook.relative(&workbook.chapter(lab));
+            let verb = if *state == LabState::NotStarted { "Start" } else { "Continue with" };
+            anstream::println!(
+                "{} lab {} \"{}\". Read {} ({} serves the book), then run:\n\n    {}\n",
+                paint(ui::STRONG, verb),
+                lab.label(),
+                lab.title,
+                chapter,
+                command("cargo xtask book"),
+                command(format!("cargo xtask watch {}", lab.slug))
+            );
+        }
+        None if !states.is_empty() => {
+            anstream::println!("{} Every lab passes. Well done!\n", paint(ui::PASS, "★"))
+        }
+        None => anstream::println!("No labs found under labs/.\n"),
+    }
+}

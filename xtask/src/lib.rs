@@ -1,0 +1,26 @@
+//! `cargo xtask`: the workbook's own tool, as a library.
+//!
+//! `main.rs` only parses the command line and calls a verb. The modules are
+//! layered, and each imports only from the layers below it:
+//!
+//! | layer | modules | what they are |
+//! |---|---|---|
+//! | verbs | [`learn`], [`dev`] | the learner's verbs; the maintainer's (`verify`, capture) |
+//! | book | [`book`] | build (mdBook + hints), check (includes, links), serve |
+//! | state | [`progress`] | the progress file, fingerprints, where each lab stands |
+//! | tools | [`cargo`], [`git`] | every cargo and every git call |
+//! | model | [`workbook`] | where the workbook is; its labs and their `lab.toml` |
+//! | base | [`process`], [`ui`] | supervised children and signals; terminal output |
+//!
+//! The tool knows no lab by name: everything about a lab is read from its
+//! folder, so adding a lab touches no code here.
+
+pub mod book;
+pub mod cargo;
+pub mod dev;
+pub mod git;
+pub mod learn;
+pub mod process;
+pub mod progress;
+pub mod ui;
+pub mod workbook;

@@ -1,0 +1,355 @@
+//! The learner's progress: where each lab stands, and what is remembered.
+//!
+//! `.workbook-progress.toml` at the repository root remembers, per lab slug
+//! (never by number, so reordering the labs cannot mix them up):
+//!
+//! - how many hints the learner has seen (`hint` reveals the next one);
+//! - the result of the last check, with a fingerprint of the files it ran on.
+//!
+//! A lab's [`LabState`] comes from that and from git, testing nothing: a lab
+//! whose files still have the fingerprint of its last check keeps that
+//! result, a lab exactly as committed is "not started" (starters fail by
+//! design). Only [`test_lab`] runs tests, and it remembers what it found.
+//!
+//! The file is ignored by git and safe to delete: everything in it is either
+//! recomputed or a convenience. A file that cannot be read is replaced rather
+//! than being an error.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::cargo::{self, Report};
+use crate::git;
+use crate::workbook::{Lab, Workbook, files_under};
+
+/// The file's name, at the repository root (listed in `.gitignore`).
+pub const FILE_NAME: &str = ".workbook-progress.toml";
+
+const HEADER: &str = "\
+# Your progress through the workbook, written by `cargo xtask`.
+# Safe to delete: check results are recomputed, only the hint count is lost.
+";
+
+/// Everything remembered, keyed by lab slug.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    #[serde(default)]
+    pub labs: BTreeMap<String, LabProgress>,
+}
+
+/// What is remembered about one lab.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabProgress {
+    /// How many of the lab's hints have been revealed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hints_seen: usize,
+    /// The last time the lab's tests ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<LastCheck>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The result of running a lab's tests on files with a given fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastCheck {
+    /// [`fingerprint`] of the files the tests ran on.
+    pub fingerprint: String,
+    pub result: CheckResult,
+    /// How many tests ran.
+    #[serde(default)]
+    pub tests: usize,
+    /// The tests that failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
+}
+
+/// How a check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckResult {
+    Passing,
+    Failing,
+    DidNotCompile,
+}
+
+impl Progress {
+    /// The progress file of the workbook at `root`.
+    pub fn path(root: &Path) -> PathBuf {
+        root.join(FILE_NAME)
+    }
+
+    /// Reads the progress file; a missing or unreadable file is a fresh start
+    /// (with a warning for the unreadable one).
+    pub fn load(root: &Path) -> Progress {
+        let path = Self::path(root);
+        let Ok(text) = fs::read_to_string(&path) else {
+            return Progress::default();
+        };
+        match toml::from_str(&text) {
+            Ok(progress) => progress,
+            Err(error) => {
+                eprintln!("warning: {FILE_NAME} could not be read ({error}); starting it afresh");
+                Progress::default()
+            }
+        }
+    }
+
+    /// Writes the progress file (to a temporary file first, so that an
+    /// interrupted write never leaves half a file).
+    pub fn save(&self, root: &Path) -> Result<()> {
+        let path = Self::path(root);
+        let text = format!("{HEADER}\n{}", toml::to_string(self)?);
+        let temporary = path.with_extension("toml.tmp");
+        fs::write(&temporary, text).with_context(|| format!("writing {}", temporary.display()))?;
+        fs::rename(&temporary, &path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// The progress of the lab `slug` (empty if none yet).
+    pub fn lab(&self, slug: &str) -> LabProgress {
+        self.labs.get(slug).cloned().unwrap_or_default()
+    }
+
+    /// The progress of the lab `slug`, to change.
+    pub fn lab_mut(&mut self, slug: &str) -> &mut LabProgress {
+        self.labs.entry(slug.to_owned()).or_default()
+    }
+
+    /// Loads the file, lets `change` edit it, and saves it: for the small
+    /// updates the verbs make, so that two verbs running at once (a `watch`
+    /// and a `hint`) do not undo each other's changes.
+    pub fn update(root: &Path, change: impl FnOnce(&mut Progress)) -> Result<()> {
+        let mut progress = Self::load(root);
+        change(&mut progress);
+        progress.save(root)
+    }
+}
+
+/// Where a lab stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabState {
+    /// Exactly the committed starter.
+    NotStarted,
+    /// Changed since its last check (only before testing it).
+    Unchecked,
+    /// Its code does not compile.
+    DidNotCompile,
+    /// Some tests fail.
+    Failing { failed: usize, tests: usize },
+    /// Every test passes.
+    Passing { tests: usize },
+}
+
+impl LabState {
+    pub fn passing(&self) -> bool {
+        matches!(self, LabState::Passing { .. })
+    }
+}
+
+/// A lab's state from what is remembered and what git says, testing nothing.
+pub fn state(workbook: &Workbook, lab: &Lab, progress: &Progress) -> LabState {
+    let fingerprint = fingerprint(workbook, lab);
+    let remembered =
+        progress.lab(&lab.slug).last_check.filter(|check| check.fingerprint == fingerprint);
+    let untouched = git::changes(&workbook.root, &lab.dir).is_some_and(|c| c.is_empty());
+    match remembered {
+        // Passing beats untouched: a learner may have committed a fix.
+        Some(check) if check.result == CheckResult::Passing => {
+            LabState::Passing { tests: check.tests }
+        }
+        _ if untouched => LabState::NotStarted,
+        Some(check) if check.result == CheckResult::DidNotCompile => LabState::DidNotCompile,
+        Some(check) => LabState::Failing { failed: check.failed.len(), tests: check.tests },
+        None => LabState::Unchecked,
+    }
+}
+
+/// Every lab with its state, testing nothing.
+pub fn states(workbook: &Workbook) -> Result<Vec<(Lab, LabState)>> {
+    let (labs, _broken) = workbook.labs()?;
+    let progress = Progress::load(&workbook.root);
+    Ok(labs
+        .into_iter()
+        .map(|lab| {
+            let state = state(workbook, &lab, &progress);
+            (lab, state)
+        })
+        .collect())
+}
+
+/// The first lab after `done` (in order, wrapping around) that does not pass.
+pub fn next_after(states: &[(Lab, LabState)], done: &Lab) -> Option<Lab> {
+    let later = states.iter().filter(|(lab, _)| lab.number > done.number);
+    let earlier = states.iter().filter(|(lab, _)| lab.number < done.number);
+    later.chain(earlier).find(|(_, state)| !state.passing()).map(|(lab, _)| lab.clone())
+}
+
+/// Runs the lab's tests (`cargo test -p <lab>`, what the book tells learners
+/// to run) and remembers the result.
+pub fn test_lab(workbook: &Workbook, lab: &Lab, say_when_compiling: bool) -> Result<Report> {
+    // The fingerprint of the files as they are when the tests start: an
+    // edit made during the run changes it, so the next status re-tests.
+    let fingerprint = fingerprint(workbook, lab);
+    let report = cargo::test(workbook, &lab.slug, say_when_compiling)?;
+    let result = match &report {
+        _ if report.passed() => CheckResult::Passing,
+        Report::DidNotCompile(_) => CheckResult::DidNotCompile,
+        Report::Ran { .. } => CheckResult::Failing,
+    };
+    let last_check = LastCheck {
+        fingerprint,
+        result,
+        tests: match &report {
+            Report::Ran { tests, .. } => tests.len(),
+            Report::DidNotCompile(_) => 0,
+        },
+        failed: report.failed().into_iter().map(str::to_owned).collect(),
+    };
+    Progress::update(&workbook.root, |progress| {
+        progress.lab_mut(&lab.slug).last_check = Some(last_check);
+    })?;
+    Ok(report)
+}
+
+/// A fingerprint of the files a lab's tests depend on: the lab's folder and
+/// what every lab shares (`labs/support`, the workspace's `Cargo.toml`,
+/// `Cargo.lock`, `.cargo/config.toml`), as 16 hex digits.
+pub fn fingerprint(workbook: &Workbook, lab: &Lab) -> String {
+    let root = &workbook.root;
+    let mut paths = files_under(&lab.dir);
+    paths.extend(files_under(&root.join("labs").join("support")));
+    paths
+        .extend(["Cargo.toml", "Cargo.lock", ".cargo/config.toml"].map(|shared| root.join(shared)));
+    hash_files(root, &paths)
+}
+
+/// The fingerprint of the lab's own folder only: what a learner edits
+/// (`watch` looks at it every second where file events do not arrive).
+pub fn folder_fingerprint(workbook: &Workbook, lab: &Lab) -> String {
+    hash_files(&workbook.root, &files_under(&lab.dir))
+}
+
+/// Hashes each file's path (relative to `root`, with `/`) and contents, in
+/// order, with the 64-bit FNV-1a hash: stable across Rust versions and
+/// platforms, which `std`'s hasher is not promised to be. A file that cannot
+/// be read counts as "missing", which is a change too.
+fn hash_files(root: &Path, paths: &[PathBuf]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut write = |bytes: &[u8]| {
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for path in paths {
+        let name = path.strip_prefix(root).unwrap_or(path);
+        write(name.to_string_lossy().replace('\\', "/").as_bytes());
+        write(&[0]);
+        match fs::read(path) {
+            Ok(contents) => {
+                write(&(contents.len() as u64).to_le_bytes());
+                write(&contents);
+            }
+            Err(_) => write(b"<missing>"),
+        }
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_survives_a_round_trip_through_the_file() {
+        let root = tempfile::tempdir().unwrap();
+        let mut progress = Progress::default();
+        progress.lab_mut("hello").hints_seen = 2;
+        progress.lab_mut("blocking").last_check = Some(LastCheck {
+            fingerprint: "0123abcd".into(),
+            result: CheckResult::Failing,
+            tests: 3,
+            failed: vec!["ten_slow_requests_finish_together".into()],
+        });
+        progress.save(root.path()).unwrap();
+
+        let text = fs::read_to_string(Progress::path(root.path())).unwrap();
+        assert!(text.starts_with("# Your progress"), "{text}");
+        assert!(text.contains("[labs.hello]\nhints_seen = 2"), "{text}");
+        assert!(text.contains("result = \"failing\""), "{text}");
+        assert_eq!(Progress::load(root.path()), progress);
+    }
+
+    #[test]
+    fn a_missing_or_garbled_file_is_a_fresh_start() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(Progress::load(root.path()), Progress::default());
+        fs::write(Progress::path(root.path()), "labs = 3 [").unwrap();
+        assert_eq!(Progress::load(root.path()), Progress::default());
+    }
+
+    #[test]
+    fn an_unknown_lab_has_no_progress() {
+        let progress = Progress::default();
+        assert_eq!(progress.lab("nope"), LabProgress::default());
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_an_edit_a_new_file_or_a_rename_only() {
+        let root = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = root.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, text).unwrap();
+            path
+        };
+        let lib = file("src/lib.rs", "fn a() {}");
+        let original = hash_files(root.path(), std::slice::from_ref(&lib));
+        assert_eq!(original, hash_files(root.path(), std::slice::from_ref(&lib)));
+        assert_eq!(original.len(), 16);
+        let main = file("src/main.rs", "fn a() {}");
+        assert_ne!(original, hash_files(root.path(), &[main]), "a rename");
+        assert_ne!(
+            original,
+            hash_files(root.path(), &[lib.clone(), file("src/x.rs", "")]),
+            "a new file"
+        );
+        file("src/lib.rs", "fn b() {}");
+        assert_ne!(original, hash_files(root.path(), &[lib]), "an edit");
+        assert_eq!(hash_files(root.path(), &[]), "cbf29ce484222325", "FNV-1a's offset basis");
+    }
+
+    #[test]
+    fn the_next_lab_is_the_first_unfinished_one_after_the_done_one_wrapping_around() {
+        let lab = |number: u32| Lab {
+            number,
+            slug: format!("lab{number}"),
+            title: "T".into(),
+            minutes: 1,
+            hints: vec![],
+            fails: Default::default(),
+            console: Default::default(),
+            dir: PathBuf::from(format!("labs/{number:02}-lab{number}")),
+        };
+        let states: Vec<(Lab, LabState)> = [false, true, true, false]
+            .iter()
+            .enumerate()
+            .map(|(n, &pass)| {
+                let state =
+                    if pass { LabState::Passing { tests: 1 } } else { LabState::NotStarted };
+                (lab(n as u32), state)
+            })
+            .collect();
+        assert_eq!(next_after(&states, &lab(1)).unwrap().number, 3);
+        assert_eq!(next_after(&states, &lab(3)).unwrap().number, 0);
+        let done: Vec<_> =
+            states.into_iter().map(|(l, _)| (l, LabState::Passing { tests: 1 })).collect();
+        assert_eq!(next_after(&done, &lab(1)), None);
+    }
+}

@@ -1,0 +1,427 @@
+//! The workbook on disk: where it is, and its labs with what their `lab.toml` says.
+//!
+//! A lab is a folder `labs/NN-slug/` (two-digit order number, then the slug)
+//! holding a crate whose package name is the slug, and a `lab.toml` (the
+//! format is documented once, in CONTRIBUTING.md). Its chapter is
+//! `book/src/NN-slug.md`, its solution the crate `solutions/NN-slug`
+//! (package `slug-solution`). Everything the tool knows about a lab comes from
+//! that folder, so adding a lab touches no code here.
+//!
+//! Every verb reads the labs through this module, so the rules are checked in
+//! one place, with errors that say how to fix them. Labs are keyed by slug;
+//! the number only orders them.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::Deserialize;
+
+/// Where the workbook lives on disk.
+#[derive(Debug, Clone)]
+pub struct Workbook {
+    /// The repository root (holds `Cargo.toml`, `labs/`, `book/`).
+    pub root: PathBuf,
+    /// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
+    pub target_dir: PathBuf,
+}
+
+impl Workbook {
+    /// The workbook around the current directory: the first folder upward
+    /// that holds both `Cargo.toml` and `labs/`. Found at run time, never
+    /// fixed when the tool was compiled: a tool built in another clone (a
+    /// shared target directory) must act on *this* clone.
+    pub fn locate() -> Result<Self> {
+        let here = std::env::current_dir().context("reading the current directory")?;
+        match here
+            .ancestors()
+            .find(|dir| dir.join("Cargo.toml").is_file() && dir.join("labs").is_dir())
+        {
+            Some(root) => Ok(Self::at(root.to_path_buf())),
+            None => bail!(
+                "not inside the workbook: no folder from {} upward holds Cargo.toml and labs/. \
+                 Run `cargo xtask` inside your clone of the workbook.",
+                here.display()
+            ),
+        }
+    }
+
+    /// The workbook rooted at `root`.
+    pub fn at(root: PathBuf) -> Self {
+        let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+            Some(dir) => root.join(dir),
+            None => root.join("target"),
+        };
+        Workbook { root, target_dir }
+    }
+
+    /// `path` relative to the root, for messages.
+    pub fn relative(&self, path: &Path) -> String {
+        let relative = path.strip_prefix(&self.root).unwrap_or(path);
+        relative.display().to_string()
+    }
+
+    /// The chapter of `lab`, `book/src/NN-slug.md`.
+    pub fn chapter(&self, lab: &Lab) -> PathBuf {
+        self.root.join("book").join("src").join(format!("{}.md", lab.folder_name()))
+    }
+
+    /// Every lab under `labs/`, in order, with the broken ones apart so a
+    /// caller (such as `verify`) can report each problem against its lab.
+    pub fn labs(&self) -> Result<(Vec<Lab>, Vec<BrokenLab>)> {
+        let labs_dir = self.root.join("labs");
+        let mut dirs = Vec::new();
+        for entry in
+            fs::read_dir(&labs_dir).with_context(|| format!("reading {}", labs_dir.display()))?
+        {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() && entry.file_name() != SUPPORT_DIR {
+                dirs.push(entry.path());
+            }
+        }
+        dirs.sort();
+        let (mut labs, mut broken) = (Vec::<Lab>::new(), Vec::new());
+        for dir in dirs {
+            match self.load(&dir) {
+                // Numbers must be unique: two folders `03-a` and `03-b` would
+                // make "lab 3" ambiguous.
+                Ok(lab) if labs.iter().any(|other| other.number == lab.number) => {
+                    broken.push(BrokenLab {
+                        error: anyhow::anyhow!(
+                            "another lab has the number {:02}; every lab needs its own",
+                            lab.number
+                        ),
+                        dir,
+                    })
+                }
+                Ok(lab) => labs.push(lab),
+                Err(error) => broken.push(BrokenLab { dir, error }),
+            }
+        }
+        Ok((labs, broken))
+    }
+
+    /// The lab the learner named: by slug (`overload`), number (`3`, `03`) or
+    /// folder (`labs/03-overload`). Another lab's broken `lab.toml` does not
+    /// get in the way; the named lab's does, with the reason.
+    pub fn lab(&self, name: &str) -> Result<Lab> {
+        let (labs, broken) = self.labs()?;
+        let wanted = name.trim().trim_end_matches(['/', '\\']);
+        let wanted = wanted.rsplit(['/', '\\']).next().unwrap_or(wanted);
+        let named = |folder: &str| {
+            let (number, slug) = folder.split_once('-').unwrap_or((folder, ""));
+            folder == wanted
+                || slug == wanted
+                || (number.parse::<u32>().ok()).is_some_and(|n| wanted.parse() == Ok(n))
+        };
+        if let Some(lab) = labs.iter().find(|lab| named(&lab.folder_name())) {
+            return Ok(lab.clone());
+        }
+        for lab in &broken {
+            let folder = lab.dir.file_name().unwrap_or_default().to_string_lossy();
+            if named(&folder) {
+                bail!("labs/{folder} cannot be loaded: {:#}", lab.error);
+            }
+        }
+        let known: Vec<String> = labs.iter().map(Lab::label).collect();
+        match labs.first() {
+            None => bail!("there is no lab named {wanted:?}: no labs were found under labs/"),
+            Some(first) => bail!(
+                "there is no lab named {wanted:?}. The labs are:\n  {}\nName one by slug (e.g. {}) or number.",
+                known.join("\n  "),
+                first.slug
+            ),
+        }
+    }
+
+    /// Loads and checks one lab folder.
+    fn load(&self, dir: &Path) -> Result<Lab> {
+        let folder = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("the folder name is not valid UTF-8")?;
+        let (number, slug) = parse_folder_name(folder)?;
+        let text = fs::read_to_string(dir.join("lab.toml"))
+            .with_context(|| format!("{folder} has no readable lab.toml"))?;
+        let meta: LabToml = toml::from_str(&text).context("lab.toml is not valid")?;
+
+        let cargo_text = fs::read_to_string(dir.join("Cargo.toml"))
+            .with_context(|| format!("{folder} has no readable Cargo.toml"))?;
+        let cargo: CargoToml = toml::from_str(&cargo_text).context("Cargo.toml is not valid")?;
+        ensure!(
+            cargo.package.name == slug,
+            "Cargo.toml names the package {:?} but the folder says the slug is {slug:?}; they must be \
+             equal (learners run `cargo test -p {slug}`)",
+            cargo.package.name
+        );
+        ensure!(
+            !meta.hints.is_empty(),
+            "lab.toml has no hints; give at least one (gentlest first)"
+        );
+        ensure!(
+            !meta.fails.is_empty(),
+            "lab.toml has an empty [fails] table; a starter must fail at least one test \
+             (name the tests its bug breaks, each with a phrase of its failure message)"
+        );
+        if let Some((test, _)) = meta.fails.iter().find(|(_, phrase)| phrase.trim().is_empty()) {
+            bail!("[fails] gives test {test:?} an empty phrase; quote part of its failure message");
+        }
+        ensure!(meta.minutes > 0, "lab.toml says minutes = 0");
+        let lab = Lab {
+            number,
+            slug: slug.to_owned(),
+            title: meta.title,
+            minutes: meta.minutes,
+            hints: meta.hints,
+            fails: meta.fails,
+            console: meta.console,
+            dir: dir.to_path_buf(),
+        };
+        ensure!(self.chapter(&lab).is_file(), "its chapter book/src/{folder}.md does not exist");
+        Ok(lab)
+    }
+}
+
+/// One lab, loaded from `labs/NN-slug/lab.toml` and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lab {
+    /// The order number, from the folder name (`03-overload` -> 3).
+    pub number: u32,
+    /// The stable id, from the folder name; also the package name.
+    pub slug: String,
+    pub title: String,
+    /// How long the lab takes in a workshop.
+    pub minutes: u32,
+    /// Progressive hints, gentlest first.
+    pub hints: Vec<String>,
+    /// Test name -> a phrase its failure message must contain on the starter.
+    pub fails: BTreeMap<String, String>,
+    /// What `cargo xtask console` says about the lab.
+    pub console: Console,
+    /// The lab's folder, `<root>/labs/NN-slug`.
+    pub dir: PathBuf,
+}
+
+impl Lab {
+    /// The folder name, `NN-slug`: the same under `labs/` and `solutions/`.
+    pub fn folder_name(&self) -> String {
+        format!("{:02}-{}", self.number, self.slug)
+    }
+
+    /// `03 overload`: how the labs are listed to a user.
+    pub fn label(&self) -> String {
+        format!("{:02} {}", self.number, self.slug)
+    }
+
+    /// The solution's package, `slug-solution`.
+    pub fn solution_package(&self) -> String {
+        format!("{}-solution", self.slug)
+    }
+
+    /// The solution crate, `<root>/solutions/NN-slug`.
+    pub fn solution_dir(&self) -> PathBuf {
+        let root =
+            self.dir.parent().and_then(Path::parent).expect("a lab lives at <root>/labs/NN-slug");
+        root.join("solutions").join(self.folder_name())
+    }
+}
+
+/// The `[console]` table of `lab.toml`: words for `cargo xtask console`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Console {
+    /// What the lab's `examples/traffic.rs` does.
+    pub traffic: Option<String>,
+    /// What to look for in tokio-console on the starter.
+    pub starter: Option<String>,
+    /// What to look for on the solution.
+    pub solution: Option<String>,
+    /// The screens `cargo xtask dev capture-console` saves for the book.
+    #[serde(default)]
+    pub screens: Vec<Screen>,
+}
+
+/// One tokio-console screen to capture: the keys that lead to it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Screen {
+    /// Part of the file name: `tasks` (the task list) or `task` (one task).
+    pub name: String,
+    /// tmux key names, sent one by one after the previous screen.
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+/// What `lab.toml` holds. Unknown keys are refused, so that a typo such as
+/// `fail = ...` cannot silently drop the declared failures.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabToml {
+    title: String,
+    minutes: u32,
+    hints: Vec<String>,
+    #[serde(default)]
+    fails: BTreeMap<String, String>,
+    #[serde(default)]
+    console: Console,
+}
+
+/// The part of a lab's `Cargo.toml` the tool checks.
+#[derive(Debug, Deserialize)]
+struct CargoToml {
+    package: CargoPackage,
+}
+
+#[derive(Debug, Deserialize)]
+struct CargoPackage {
+    name: String,
+}
+
+/// The folder under `labs/` that holds shared code, not a lab.
+const SUPPORT_DIR: &str = "support";
+
+/// A lab folder that could not be loaded, with the reason.
+#[derive(Debug)]
+pub struct BrokenLab {
+    pub dir: PathBuf,
+    pub error: anyhow::Error,
+}
+
+/// `03-overload` -> (3, "overload").
+fn parse_folder_name(folder: &str) -> Result<(u32, &str)> {
+    let parsed = folder.split_once('-').filter(|(digits, slug)| {
+        digits.len() == 2 && digits.bytes().all(|b| b.is_ascii_digit()) && !slug.is_empty()
+    });
+    match parsed {
+        Some((digits, slug)) => Ok((digits.parse()?, slug)),
+        None => bail!(
+            "labs/{folder} is not named NN-slug (two digits, a dash, the slug, e.g. 03-overload)"
+        ),
+    }
+}
+
+/// Every file under `dir`, sorted, skipping hidden files, editor backups
+/// and any `target` folder.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            match entry.file_type() {
+                _ if is_noise(&name) => {}
+                Ok(kind) if kind.is_dir() => {
+                    if name != "target" {
+                        pending.push(entry.path());
+                    }
+                }
+                Ok(_) => files.push(entry.path()),
+                Err(_) => {}
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Files that editors and operating systems leave next to sources.
+pub fn is_noise(file_name: &str) -> bool {
+    file_name.starts_with('.') || file_name.ends_with('~') || file_name.starts_with('#')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A throwaway workbook with the given labs: (folder, lab.toml, package).
+    fn workbook(labs: &[(&str, &str, &str)]) -> (tempfile::TempDir, Workbook) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("labs/support")).unwrap();
+        fs::create_dir_all(root.join("book/src")).unwrap();
+        for (folder, lab_toml, package) in labs {
+            let lab = root.join("labs").join(folder);
+            fs::create_dir_all(&lab).unwrap();
+            fs::write(lab.join("lab.toml"), lab_toml).unwrap();
+            fs::write(lab.join("Cargo.toml"), format!("[package]\nname = \"{package}\"\n"))
+                .unwrap();
+            fs::write(root.join("book/src").join(format!("{folder}.md")), "# x").unwrap();
+        }
+        let workbook = Workbook::at(root.to_path_buf());
+        (dir, workbook)
+    }
+
+    const LAB_TOML: &str = "title = \"T\"\nminutes = 30\nhints = [\"one\", \"two\"]\n\
+                            [fails]\nsome_test = \"a phrase\"\n[console]\ntraffic = \"GETs\"\n";
+
+    fn problems(workbook: &Workbook) -> String {
+        let (_, broken) = workbook.labs().unwrap();
+        broken.iter().map(|b| format!("{:#}\n", b.error)).collect()
+    }
+
+    #[test]
+    fn labs_load_in_order_and_are_found_by_slug_number_or_folder() {
+        let (_dir, workbook) =
+            workbook(&[("03-overload", LAB_TOML, "overload"), ("00-hello", LAB_TOML, "hello")]);
+        let (labs, broken) = workbook.labs().unwrap();
+        assert!(broken.is_empty(), "{broken:?}");
+        assert_eq!(labs.iter().map(|l| l.slug.as_str()).collect::<Vec<_>>(), ["hello", "overload"]);
+        let overload = &labs[1];
+        assert_eq!((overload.number, overload.fails["some_test"].as_str()), (3, "a phrase"));
+        assert_eq!(overload.console.traffic.as_deref(), Some("GETs"));
+        assert_eq!(overload.solution_dir(), workbook.root.join("solutions/03-overload"));
+        assert_eq!(overload.solution_package(), "overload-solution");
+        for name in ["overload", "3", "03", "03-overload", "labs/03-overload/"] {
+            assert_eq!(workbook.lab(name).unwrap().slug, "overload", "finding {name:?}");
+        }
+        let error = workbook.lab("nope").unwrap_err().to_string();
+        assert!(error.contains("00 hello") && error.contains("03 overload"), "{error}");
+    }
+
+    #[test]
+    fn a_wrong_package_a_missing_chapter_a_typo_or_a_bad_folder_is_refused() {
+        let typo = LAB_TOML.replace("[fails]", "[fail]");
+        let (dir, workbook) = workbook(&[
+            ("01-a", LAB_TOML, "lab01"),
+            ("02-b", &typo, "b"),
+            ("3-c", LAB_TOML, "c"),
+            ("04-d", LAB_TOML, "d"),
+            ("04-e", LAB_TOML, "e"),
+        ]);
+        fs::remove_file(dir.path().join("book/src/04-d.md")).unwrap();
+        let problems = problems(&workbook);
+        for expected in [
+            "names the package \"lab01\"",
+            "unknown field `fail`",
+            "is not named NN-slug",
+            "book/src/04-d.md does not exist",
+        ] {
+            assert!(problems.contains(expected), "{expected:?} in:\n{problems}");
+        }
+        let error = format!("{:#}", workbook.lab("b").unwrap_err());
+        assert!(error.contains("labs/02-b cannot be loaded"), "{error}");
+    }
+
+    #[test]
+    fn two_labs_with_one_number_are_refused() {
+        let (_dir, workbook) = workbook(&[("03-a", LAB_TOML, "a"), ("03-b", LAB_TOML, "b")]);
+        assert!(problems(&workbook).contains("another lab has the number 03"));
+    }
+
+    #[test]
+    fn hidden_files_backups_and_target_folders_are_not_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["src/lib.rs", "src/.lib.rs.swp", "src/lib.rs~", "target/debug/x"] {
+            let path = dir.path().join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+        assert_eq!(files_under(dir.path()), [dir.path().join("src/lib.rs")]);
+    }
+}
