@@ -43,8 +43,8 @@ fn git(root: &Path) -> Command {
 
 /// The path of `dir` relative to `root`, with forward slashes, as git wants it.
 pub fn pathspec(root: &Path, dir: &Path) -> String {
-    let relative = dir.strip_prefix(root).unwrap_or(dir);
-    relative.to_string_lossy().replace('\\', "/")
+    let relative = dir.strip_prefix(root).unwrap_or(dir).to_string_lossy().replace('\\', "/");
+    if relative.is_empty() { ".".to_owned() } else { relative }
 }
 
 /// What differs from the last commit under `dir`: modified, deleted and new

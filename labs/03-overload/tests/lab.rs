@@ -5,11 +5,11 @@
 //! client. The jobs count themselves (`overload::Jobs`), so "at most `MAX` at
 //! once" is measured where the work runs, not guessed from timings.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::join_all;
 use lab_support::client::{burst, leave_after, try_send};
-use lab_support::{TestServer, within};
+use lab_support::{TestServer, eventually, within};
 use overload::Jobs;
 use reqwest::{Client, StatusCode};
 use tokio::task::JoinSet;
@@ -31,19 +31,6 @@ fn start(max: usize) -> (TestServer, Jobs) {
     let jobs = Jobs::default();
     let server = TestServer::start_plain(overload::app(max, jobs.clone()));
     (server, jobs)
-}
-
-/// Checks `condition` every few milliseconds until it holds (true) or
-/// `limit` has passed (false).
-async fn eventually(limit: Duration, condition: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    true
 }
 
 /// Takes every slot with a long job. The requests stay open until the

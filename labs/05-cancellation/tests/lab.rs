@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use cancellation::{Observations, app};
 use lab_support::client::{get, leave_after, send};
-use lab_support::{TestServer, within};
+use lab_support::{TestServer, eventually, within};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -45,17 +45,6 @@ async fn steps_after_settling(count: impl Fn() -> u64) -> u64 {
     let before = count();
     tokio::time::sleep(WINDOW).await;
     count() - before
-}
-
-/// Polls `condition` every 5 ms until it holds or `limit` has passed.
-async fn eventually(limit: Duration, condition: impl Fn() -> bool) -> bool {
-    tokio::time::timeout(limit, async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .is_ok()
 }
 
 /// What to suspect when the in-flight gauge reads `gauge`, not 0, after a

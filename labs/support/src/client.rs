@@ -1,16 +1,23 @@
 //! Clients that behave like a server's users: many at once, impatient ones
 //! that leave early, and ones from another address.
 //!
-//! Every transport error panics with the URL and a hint, because in a lab test
-//! a refused or reset connection is itself the finding ("did the server
-//! crash?"), and a plain `unwrap` would hide which request it was.
+//! In the tests' helpers every transport error panics with the URL and a hint,
+//! because in a lab test a refused or reset connection is itself the finding
+//! ("did the server crash?"), and a plain `unwrap` would hide which request it
+//! was.
+//!
+//! The last section serves the labs' console traffic (`examples/traffic.rs` in
+//! each lab): programs that drive a running server for as long as it runs, so
+//! their helpers report what went wrong instead of panicking.
 
+use std::fmt::Display;
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use reqwest::header::HeaderMap;
-use reqwest::{Client, RequestBuilder, StatusCode};
+use reqwest::{Client, RequestBuilder, StatusCode, Url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -18,7 +25,7 @@ use tokio::net::TcpStream;
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    headers: HeaderMap,
     pub body: String,
     pub elapsed: Duration,
 }
@@ -138,4 +145,92 @@ pub async fn leave_after(addr: SocketAddr, path: &str, patience: Duration) -> Op
         .next()
         .filter(|line| !line.is_empty())
         .map(str::to_owned)
+}
+
+// The console traffic: `cargo run -p <lab> --features traffic --example traffic -- URL`.
+
+/// The base URL of the server to drive: the traffic program's one argument,
+/// e.g. `http://127.0.0.1:8080`, returned without a trailing `/`. Exits with a
+/// usage line if it is missing or not an `http://` URL.
+pub fn base_url_from_args() -> String {
+    let mut args = std::env::args().skip(1);
+    match (args.next(), args.next()) {
+        (Some(url), None) if url.starts_with("http://") && Url::parse(&url).is_ok() => {
+            url.trim_end_matches('/').to_owned()
+        }
+        _ => {
+            eprintln!(
+                "usage: cargo run -p <lab> --features traffic --example traffic -- <server URL>\n\
+                 \n  e.g. http://127.0.0.1:8080, where `cargo run -p <lab>` listens"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+/// A client for the traffic. It gives up on a request after 30 s: a server
+/// that stalls is then reported, not waited for forever.
+pub fn traffic_client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a plain-HTTP client always builds")
+}
+
+/// Prints one observation of the traffic as a line of its own on stdout, and
+/// flushes it, so that a reader at the other end of a pipe sees it at once.
+pub fn report(line: impl Display) {
+    let mut stdout = std::io::stdout().lock();
+    // Nobody to tell if stdout is gone; the traffic goes on regardless.
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+/// A transport error in a few words: `timed out`, `could not connect`, or
+/// reqwest's own message.
+pub fn brief(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "could not connect".into()
+    } else {
+        error.to_string()
+    }
+}
+
+/// Sends `GET url` over a raw connection and hangs up after `patience`
+/// without reading the answer, as an impatient user (or a closed browser tab)
+/// does. Unlike [`leave_after`] it never panics: if the server cannot be
+/// reached, the visit just ends sooner.
+pub async fn leave_early(url: &str, patience: Duration) {
+    let Ok(url) = Url::parse(url) else {
+        return;
+    };
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return;
+    };
+    let Ok(mut stream) = TcpStream::connect((host, port)).await else {
+        return;
+    };
+    let target = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let request =
+        format!("GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_ok() {
+        tokio::time::sleep(patience).await;
+    }
+    // Dropping the stream closes the connection.
+}
+
+/// A duration in a unit read at a glance: `0.8 ms`, `250 ms`, `1.02 s`.
+pub fn human(duration: Duration) -> String {
+    if duration < Duration::from_millis(10) {
+        format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+    } else if duration < Duration::from_secs(1) {
+        format!("{} ms", duration.as_millis())
+    } else {
+        format!("{:.2} s", duration.as_secs_f64())
+    }
 }

@@ -7,11 +7,13 @@
 //!   ([`TestServer`]) or on a known port for a learner with curl
 //!   ([`LabServer`], used by every `cargo run -p <lab>`).
 //! - [`client`]: drive an app the way its users do: many requests at once,
-//!   a client that gives up and leaves, a client from another loopback address.
+//!   a client that gives up and leaves, a client from another loopback address;
+//!   and the few helpers of the labs' console traffic (`examples/traffic.rs`).
 //! - [`upstream`]: a server to call out to, which counts the connections and
 //!   requests it sees and can be slow, hang or fail on demand.
 //! - [`within`]: a time bound for every test, so that a hung starter fails in
-//!   seconds with a message saying what hung instead of hanging the run.
+//!   seconds with a message saying what hung instead of hanging the run;
+//!   [`eventually`]: wait, boundedly, for a condition to become true.
 
 pub mod client;
 mod console;
@@ -19,5 +21,5 @@ pub mod serve;
 mod time;
 pub mod upstream;
 
-pub use serve::{LabServer, Serving, TestServer};
-pub use time::within;
+pub use serve::{LabServer, TestServer};
+pub use time::{eventually, within};

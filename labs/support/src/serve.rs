@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 /// How many threads the server's runtime has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
+enum Flavor {
     /// One thread runs every task: a handler that blocks stalls the whole server.
     CurrentThread,
     /// A pool of worker threads (tokio's default: one per core).
@@ -43,7 +43,7 @@ impl Flavor {
 /// How a server hands the app to `axum::serve`. The difference is invisible
 /// for most apps, but not for a layer with state on a router without state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Serving {
+enum Serving {
     /// `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`:
     /// handlers can extract the peer's `ConnectInfo<SocketAddr>`, and the
     /// router is finished (`with_state(())`) once, before the first connection.
@@ -110,20 +110,20 @@ impl TestServer {
     }
 
     /// Serves `app` on a runtime of the given flavor.
-    pub fn start_on(flavor: Flavor, app: Router) -> Self {
+    fn start_on(flavor: Flavor, app: Router) -> Self {
         Self::start_with(flavor, Serving::WithConnectInfo, app)
     }
 
     /// Serves `app` on a multi-thread runtime exactly as `axum::serve(listener, app)`
-    /// does (see [`Serving::PlainRouter`]): for labs about layers whose state
-    /// must be shared by every connection.
+    /// does, which finishes a router without state anew for every connection
+    /// (axum#2582): for labs about layers whose state all connections must share.
     pub fn start_plain(app: Router) -> Self {
         Self::start_with(Flavor::MultiThread, Serving::PlainRouter, app)
     }
 
     /// Serves `app` on a runtime of the given flavor, handed to `axum::serve`
     /// the given way.
-    pub fn start_with(flavor: Flavor, serving: Serving, app: Router) -> Self {
+    fn start_with(flavor: Flavor, serving: Serving, app: Router) -> Self {
         // Bind before spawning the thread, so the address is known (and the
         // port already accepting) when this function returns.
         let listener = StdTcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
@@ -236,7 +236,7 @@ impl LabServer {
     }
 
     /// Hands the app to `axum::serve` as a plain router, as most `main`s do
-    /// (see [`Serving::PlainRouter`]).
+    /// (a router without state is then finished anew for every connection).
     pub fn plain(mut self) -> Self {
         self.serving = Serving::PlainRouter;
         self
@@ -336,7 +336,7 @@ impl Options {
 }
 
 /// Completes on Ctrl-C, or on SIGTERM where there is such a thing.
-pub async fn shutdown_signal() {
+async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,12 +1,18 @@
-//! A time bound for tests.
+//! Time bounds for tests.
 //!
 //! Every lab test runs inside [`within`]. The labs' starters are broken on
 //! purpose, and some of their bugs hang (a request that never completes, a
 //! lock never released): the bound turns a hang into a failure that names
 //! what was being waited for.
+//!
+//! [`eventually`] waits, boundedly, for something another task or thread will
+//! make true (a gauge back at 0, a job that stopped), and says whether it did,
+//! so the test can fail with a message of its own.
 
 use std::future::Future;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Runs `future` to completion, or panics after `limit` with a message naming
 /// `what` was being waited for.
@@ -22,5 +28,28 @@ pub async fn within<F: Future>(limit: Duration, what: &str, future: F) -> F::Out
              look for a handler that never answers, a lock that is never released, \
              or a runtime that is blocked."
         ),
+    }
+}
+
+/// How often [`eventually`] checks its condition.
+const POLL_EVERY: Duration = Duration::from_millis(5);
+
+/// Checks `condition` every few milliseconds until it holds, for at most
+/// `limit`. Returns whether it held in time: `false` is the test's to explain.
+///
+/// ```ignore
+/// let stopped = eventually(Duration::from_secs(2), || jobs.running() == 0).await;
+/// assert!(stopped, "{} jobs still ran 2 s after their clients left", jobs.running());
+/// ```
+pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
     }
 }

@@ -9,9 +9,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing;
-use lab_support::client::{burst, client_from, get, leave_after, send, try_send};
+use lab_support::client::{
+    burst, client_from, get, human, leave_after, leave_early, send, try_send,
+};
 use lab_support::upstream::Upstream;
-use lab_support::{TestServer, within};
+use lab_support::{TestServer, eventually, within};
 use reqwest::Client;
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -24,16 +26,6 @@ fn sleepy_app() -> Router {
             "rested"
         }),
     )
-}
-
-/// Polls `condition` until it holds or `LIMIT` passes.
-async fn eventually(what: &str, condition: impl Fn() -> bool) {
-    within(LIMIT, what, async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
 }
 
 #[tokio::test]
@@ -182,10 +174,10 @@ async fn a_caller_that_leaves_is_seen_as_cancelled() {
     )
     .await;
     assert_eq!(status, None, "/hang must not answer");
-    eventually("the upstream to see the cancellation", || {
-        upstream.requests_cancelled() == 1
-    })
-    .await;
+    assert!(
+        eventually(LIMIT, || upstream.requests_cancelled() == 1).await,
+        "the upstream never saw the cancellation"
+    );
     assert_eq!(
         (upstream.in_flight(), upstream.requests_completed()),
         (0, 0)
@@ -198,4 +190,48 @@ async fn a_caller_that_leaves_is_seen_as_cancelled() {
     )
     .await;
     assert_eq!(answered.as_deref(), Some("HTTP/1.1 200 OK"));
+}
+
+#[tokio::test]
+async fn eventually_says_whether_the_condition_came_true_in_time() {
+    let mut checks = 0;
+    let counted_to_three = eventually(LIMIT, || {
+        checks += 1;
+        checks == 3
+    })
+    .await;
+    assert!(counted_to_three);
+    assert!(!eventually(Duration::from_millis(50), || false).await);
+}
+
+#[tokio::test]
+async fn leave_early_hangs_up_and_never_panics() {
+    let upstream = Upstream::start();
+    within(
+        LIMIT,
+        "leave /hang early",
+        leave_early(&upstream.url("/hang"), Duration::from_millis(50)),
+    )
+    .await;
+    assert!(
+        eventually(LIMIT, || upstream.requests_cancelled() == 1).await,
+        "the upstream never saw the client leave"
+    );
+
+    let gone = upstream.url("/hang");
+    drop(upstream);
+    // Nobody listens any more: the visit ends at once, quietly.
+    within(
+        LIMIT,
+        "leave a closed port",
+        leave_early(&gone, Duration::from_secs(60)),
+    )
+    .await;
+}
+
+#[test]
+fn durations_are_shown_in_a_readable_unit() {
+    assert_eq!(human(Duration::from_micros(800)), "0.8 ms");
+    assert_eq!(human(Duration::from_millis(250)), "250 ms");
+    assert_eq!(human(Duration::from_millis(1020)), "1.02 s");
 }

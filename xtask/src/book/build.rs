@@ -9,12 +9,12 @@ use std::rc::Rc;
 
 use anyhow::{Context, Result};
 use mdbook_driver::MDBook;
-use mdbook_driver::book::{Book, BookItem};
+use mdbook_driver::book::Book;
 use mdbook_driver::builtin_preprocessors::{IndexPreprocessor, LinkPreprocessor};
 use mdbook_driver::config::Config;
 use mdbook_preprocessor::{Preprocessor, PreprocessorContext};
 
-use super::check::{LinkChecker, check_includes};
+use super::check::{LinkChecker, chapters, check_includes, directives};
 use crate::workbook::Lab;
 
 /// A built book and what is wrong with its sources.
@@ -68,70 +68,6 @@ pub fn build(root: &Path, labs: &[Lab], dest: &Path) -> Result<Built> {
         problems.extend(links.check(chapter, content));
     }
     Ok(Built { chapters: chapters.len(), problems })
-}
-
-/// A `{{#name args}}` directive in a chapter's Markdown, as mdBook finds them.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct Directive<'a> {
-    /// Byte range of the whole `{{...}}`.
-    pub start: usize,
-    pub end: usize,
-    pub name: &'a str,
-    pub args: &'a str,
-    /// Written `\{{#...}}`: shown literally, not expanded.
-    pub escaped: bool,
-}
-
-impl Directive<'_> {
-    pub fn text<'t>(&self, content: &'t str) -> &'t str {
-        &content[self.start..self.end]
-    }
-}
-
-/// Finds `{{#name args}}` directives (the same shape mdBook's `links`
-/// preprocessor recognises: `{{`, spaces, `#name`, spaces, args, `}}`).
-pub(super) fn directives(content: &str) -> Vec<Directive<'_>> {
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(offset) = content[from..].find("{{") {
-        let start = from + offset;
-        from = start + 2;
-        let Some(close) = content[start..].find("}}") else {
-            break;
-        };
-        let end = start + close + 2;
-        let inner = content[start + 2..end - 2].trim_start();
-        let Some(rest) = inner.strip_prefix('#') else {
-            continue;
-        };
-        let Some((name, args)) = rest.split_once(char::is_whitespace) else {
-            continue;
-        };
-        let valid_name =
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid_name || args.trim().is_empty() || args.contains('}') {
-            continue;
-        }
-        found.push(Directive {
-            start,
-            end,
-            name,
-            args: args.trim(),
-            escaped: start > 0 && content.as_bytes()[start - 1] == b'\\',
-        });
-        from = end;
-    }
-    found
-}
-
-/// Every chapter of `book` with a file: (path relative to `src`, content).
-pub(super) fn chapters(book: &Book) -> Vec<(PathBuf, &str)> {
-    book.iter()
-        .filter_map(|item| match item {
-            BookItem::Chapter(ch) => ch.source_path.clone().map(|path| (path, ch.content.as_str())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Expands `{{#hints <slug>}}` into that lab's hints, each behind a
@@ -271,14 +207,5 @@ mod tests {
         let (page, problems) = expand_hints(text, &hints());
         assert_eq!(page, text);
         assert!(problems.is_empty());
-    }
-
-    #[test]
-    fn directives_are_found_like_mdbook_finds_them() {
-        let text = "a {{#include ../x.rs:anchor}} b {{ #hints  hello }} {{not}} {{#title}}";
-        let found = directives(text);
-        assert_eq!(found.len(), 2);
-        assert_eq!((found[0].name, found[0].args), ("include", "../x.rs:anchor"));
-        assert_eq!((found[1].name, found[1].args), ("hints", "hello"));
     }
 }

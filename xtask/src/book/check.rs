@@ -1,17 +1,82 @@
 //! Checks of the book's sources that mdBook does not make: a missing
 //! include is only logged, a missing anchor silently includes nothing, and
-//! links are not checked at all.
+//! links are not checked at all. Also the reading of `{{#...}}` directives,
+//! which the hints preprocessor shares.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use mdbook_driver::book::Book;
+use mdbook_driver::book::{Book, BookItem};
 use mdbook_markdown::pulldown_cmark::{Event, Tag};
 use mdbook_markdown::{MarkdownOptions, new_cmark_parser};
 
-use super::build::{chapters, directives};
-use super::serve::SERVED_REPOSITORY_DIRS;
+/// The repository folders the book may link into, served under `/<name>/`.
+pub const SERVED_REPOSITORY_DIRS: &[&str] = &["labs", "solutions"];
+
+/// A `{{#name args}}` directive in a chapter's Markdown, as mdBook finds them.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Directive<'a> {
+    /// Byte range of the whole `{{...}}`.
+    pub start: usize,
+    pub end: usize,
+    pub name: &'a str,
+    pub args: &'a str,
+    /// Written `\{{#...}}`: shown literally, not expanded.
+    pub escaped: bool,
+}
+
+impl Directive<'_> {
+    pub fn text<'t>(&self, content: &'t str) -> &'t str {
+        &content[self.start..self.end]
+    }
+}
+
+/// Finds `{{#name args}}` directives (the same shape mdBook's `links`
+/// preprocessor recognises: `{{`, spaces, `#name`, spaces, args, `}}`).
+pub(super) fn directives(content: &str) -> Vec<Directive<'_>> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(offset) = content[from..].find("{{") {
+        let start = from + offset;
+        from = start + 2;
+        let Some(close) = content[start..].find("}}") else {
+            break;
+        };
+        let end = start + close + 2;
+        let inner = content[start + 2..end - 2].trim_start();
+        let Some(rest) = inner.strip_prefix('#') else {
+            continue;
+        };
+        let Some((name, args)) = rest.split_once(char::is_whitespace) else {
+            continue;
+        };
+        let valid_name =
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name || args.trim().is_empty() || args.contains('}') {
+            continue;
+        }
+        found.push(Directive {
+            start,
+            end,
+            name,
+            args: args.trim(),
+            escaped: start > 0 && content.as_bytes()[start - 1] == b'\\',
+        });
+        from = end;
+    }
+    found
+}
+
+/// Every chapter of `book` with a file: (path relative to `src`, content).
+pub(super) fn chapters(book: &Book) -> Vec<(PathBuf, &str)> {
+    book.iter()
+        .filter_map(|item| match item {
+            BookItem::Chapter(ch) => ch.source_path.clone().map(|path| (path, ch.content.as_str())),
+            _ => None,
+        })
+        .collect()
+}
 
 /// Checks `{{#include file:anchor}}` (and `rustdoc_include`, `playground`)
 /// in the unprocessed chapters: mdBook only logs a missing file, and a
@@ -215,5 +280,14 @@ mod tests {
             normalize(Path::new("/w/book/src/../../labs/./01-x/src/lib.rs")),
             Path::new("/w/labs/01-x/src/lib.rs")
         );
+    }
+
+    #[test]
+    fn directives_are_found_like_mdbook_finds_them() {
+        let text = "a {{#include ../x.rs:anchor}} b {{ #hints  hello }} {{not}} {{#title}}";
+        let found = directives(text);
+        assert_eq!(found.len(), 2);
+        assert_eq!((found[0].name, found[0].args), ("include", "../x.rs:anchor"));
+        assert_eq!((found[1].name, found[1].args), ("hints", "hello"));
     }
 }

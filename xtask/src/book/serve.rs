@@ -15,8 +15,7 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_http::services::{ServeDir, ServeFile};
 
-/// The repository folders the book may link into, served under `/<name>/`.
-pub const SERVED_REPOSITORY_DIRS: &[&str] = &["labs", "solutions"];
+use super::check::SERVED_REPOSITORY_DIRS;
 
 /// Serves the built book and the repository's lab files until Ctrl-C/SIGTERM.
 pub async fn serve(root: PathBuf, book: PathBuf, port: u16, open: bool) -> Result<()> {

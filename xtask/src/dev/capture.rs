@@ -32,8 +32,8 @@ use crate::workbook::{Lab, Screen, Workbook};
 /// tokio-console.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The labs to capture (slug or number).
-    #[arg(default_values_t = ["blocking".to_owned(), "cancellation".to_owned()])]
+    /// The labs to capture (slug or number); default: every lab whose
+    /// lab.toml lists `[[console.screens]]`.
     pub labs: Vec<String>,
     /// Where to write the screens (default: book/src/console).
     #[arg(long)]
@@ -61,7 +61,12 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         args.out.clone().unwrap_or_else(|| workbook.root.join("book").join("src").join("console"));
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
 
-    let labs: Vec<Lab> = args.labs.iter().map(|name| workbook.lab(name)).collect::<Result<_>>()?;
+    let labs: Vec<Lab> = match args.labs.as_slice() {
+        [] => {
+            workbook.labs()?.0.into_iter().filter(|lab| !lab.console.screens.is_empty()).collect()
+        }
+        names => names.iter().map(|name| workbook.lab(name)).collect::<Result<_>>()?,
+    };
     for lab in &labs {
         for variant in [Variant::Lab, Variant::Solution] {
             let (screens, traffic) = capture(workbook, lab, variant, &args)?;

@@ -137,7 +137,9 @@ fn verify(workbook: &Workbook, args: &Args, tally: &mut Tally) -> Result<()> {
         // change the features of the labs' (mio's, regex's), and every lab
         // would compile them all again.
         for package in ["lab-support", "xtask"] {
-            tally.check(&format!("workspace: cargo test -p {package}"), || workspace_tests(workbook, package));
+            tally.check(&format!("workspace: cargo test -p {package}"), || {
+                workspace_tests(workbook, package)
+            });
         }
     }
     for lab in &broken {
@@ -358,6 +360,8 @@ fn count(tests: &BTreeMap<String, TestResult>, outcome: Outcome) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn lab(fails: &[(&str, &str)]) -> Lab {

@@ -252,7 +252,16 @@ pub fn build(workbook: &Workbook, lab: &Lab, variant: Variant) -> Result<Built> 
         args.extend(["--example", "traffic", "--features", "traffic"]);
     }
     let built = cargo::build(workbook, &args)?;
-    let find = |name: &str| built.iter().find(|e| e.name == name).map(|e| e.path.clone());
+    // Private copies: every lab's example is `target/debug/examples/traffic`,
+    // and the next build of another lab would replace it under us.
+    let private = workbook.target_dir.join("workbook").join("console").join(&package);
+    std::fs::create_dir_all(&private)?;
+    let find = |name: &str| -> Option<PathBuf> {
+        let built = built.iter().find(|e| e.name == name)?;
+        let copy = private.join(built.path.file_name()?);
+        std::fs::copy(&built.path, &copy).ok()?;
+        Some(copy)
+    };
     Ok(Built {
         server: find(&package).context("cargo built no executable for the lab's server")?,
         traffic: if has_traffic {
