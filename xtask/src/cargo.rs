@@ -118,6 +118,26 @@ pub fn test(workbook: &Workbook, package: &str, say_when_compiling: bool) -> Res
     Ok(parse(&output.stdout, &output.stderr, output.success))
 }
 
+/// The packages a plain `cargo test` at the root tests (the workspace's
+/// `default-members`), by name.
+pub fn default_members(workbook: &Workbook) -> Result<Vec<String>> {
+    let mut cargo = command(workbook);
+    cargo.args(["metadata", "--no-deps", "--format-version", "1"]);
+    let output = process::run_captured(&mut cargo, |_| {})?;
+    if !output.success {
+        bail!("`cargo metadata` failed:\n{}", output.stderr.trim());
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_str(&output.stdout).context("reading cargo metadata")?;
+    let default = metadata["workspace_default_members"].as_array().context("no default members")?;
+    let packages = metadata["packages"].as_array().context("no packages")?;
+    Ok(packages
+        .iter()
+        .filter(|package| default.contains(&package["id"]))
+        .filter_map(|package| Some(package["name"].as_str()?.to_owned()))
+        .collect())
+}
+
 /// An executable cargo built.
 #[derive(Debug)]
 pub struct Executable {

@@ -156,9 +156,10 @@ impl LinkChecker<'_> {
     pub fn check(&self, chapter: &Path, content: &str) -> Vec<String> {
         let mut problems = Vec::new();
         for event in new_cmark_parser(content, &MarkdownOptions::default()) {
-            let url = match event {
-                Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => dest_url,
-                _ => continue,
+            let Event::Start(Tag::Link { dest_url: url, .. } | Tag::Image { dest_url: url, .. }) =
+                event
+            else {
+                continue;
             };
             if let Err(problem) = self.check_link(chapter, &url) {
                 problems.push(format!("book/src/{}: link ({url}): {problem}", chapter.display()));

@@ -107,7 +107,17 @@ fn verify(workbook: &Workbook, args: &Args, tally: &mut Tally) -> Result<()> {
     };
     let everything = args.lab.is_none();
     let broken = if everything { broken } else { Vec::new() };
-    tally.total = 2 * usize::from(everything) + broken.len() + 2 * selected.len() + 1;
+    // The workspace's own tests: the default members but the solutions,
+    // which are checked with their labs below.
+    let solutions: Vec<String> = labs.iter().map(Lab::solution_package).collect();
+    let own = match everything {
+        true => cargo::default_members(workbook)?
+            .into_iter()
+            .filter(|p| !solutions.contains(p))
+            .collect(),
+        false => Vec::new(),
+    };
+    tally.total = own.len() + broken.len() + 2 * selected.len() + 1;
     match git::changes(&workbook.root, &workbook.root) {
         None => println!(
             "verify: checking the working tree in place (not a git checkout: no commit to compare with)"
@@ -132,15 +142,13 @@ fn verify(workbook: &Workbook, args: &Args, tally: &mut Tally) -> Result<()> {
     }
     process::run_captured(&mut build, |_| {})?;
 
-    if everything {
-        // One package at a time: built together, the tool's dependencies would
-        // change the features of the labs' (mio's, regex's), and every lab
-        // would compile them all again.
-        for package in ["lab-support", "xtask"] {
-            tally.check(&format!("workspace: cargo test -p {package}"), || {
-                workspace_tests(workbook, package)
-            });
-        }
+    // One package at a time: built together, the tool's dependencies would
+    // change the features of the labs' (mio's, regex's), and every lab would
+    // compile them all again.
+    for package in &own {
+        tally.check(&format!("workspace: cargo test -p {package}"), || {
+            workspace_tests(workbook, package)
+        });
     }
     for lab in &broken {
         tally.check(&format!("{}: lab.toml", workbook.relative(&lab.dir)), || {
