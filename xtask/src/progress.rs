@@ -267,40 +267,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn progress_survives_a_round_trip_through_the_file() {
-        let root = tempfile::tempdir().unwrap();
-        let mut progress = Progress::default();
-        progress.lab_mut("hello").hints_seen = 2;
-        progress.lab_mut("blocking").last_check = Some(LastCheck {
-            fingerprint: "0123abcd".into(),
-            result: CheckResult::Failing,
-            tests: 3,
-            failed: vec!["ten_slow_requests_finish_together".into()],
-        });
-        progress.save(root.path()).unwrap();
-
-        let text = fs::read_to_string(Progress::path(root.path())).unwrap();
-        assert!(text.starts_with("# Your progress"), "{text}");
-        assert!(text.contains("[labs.hello]\nhints_seen = 2"), "{text}");
-        assert!(text.contains("result = \"failing\""), "{text}");
-        assert_eq!(Progress::load(root.path()), progress);
-    }
-
-    #[test]
-    fn a_missing_or_garbled_file_is_a_fresh_start() {
-        let root = tempfile::tempdir().unwrap();
-        assert_eq!(Progress::load(root.path()), Progress::default());
-        fs::write(Progress::path(root.path()), "labs = 3 [").unwrap();
-        assert_eq!(Progress::load(root.path()), Progress::default());
-    }
-
-    #[test]
-    fn an_unknown_lab_has_no_progress() {
-        let progress = Progress::default();
-        assert_eq!(progress.lab("nope"), LabProgress::default());
-    }
-
-    #[test]
     fn the_fingerprint_changes_with_an_edit_a_new_file_or_a_rename_only() {
         let root = tempfile::tempdir().unwrap();
         let file = |name: &str, text: &str| {
@@ -323,33 +289,5 @@ mod tests {
         file("src/lib.rs", "fn b() {}");
         assert_ne!(original, hash_files(root.path(), &[lib]), "an edit");
         assert_eq!(hash_files(root.path(), &[]), "cbf29ce484222325", "FNV-1a's offset basis");
-    }
-
-    #[test]
-    fn the_next_lab_is_the_first_unfinished_one_after_the_done_one_wrapping_around() {
-        let lab = |number: u32| Lab {
-            number,
-            slug: format!("lab{number}"),
-            title: "T".into(),
-            minutes: 1,
-            hints: vec![],
-            fails: Default::default(),
-            console: Default::default(),
-            dir: PathBuf::from(format!("labs/{number:02}-lab{number}")),
-        };
-        let states: Vec<(Lab, LabState)> = [false, true, true, false]
-            .iter()
-            .enumerate()
-            .map(|(n, &pass)| {
-                let state =
-                    if pass { LabState::Passing { tests: 1 } } else { LabState::NotStarted };
-                (lab(n as u32), state)
-            })
-            .collect();
-        assert_eq!(next_after(&states, &lab(1)).unwrap().number, 3);
-        assert_eq!(next_after(&states, &lab(3)).unwrap().number, 0);
-        let done: Vec<_> =
-            states.into_iter().map(|(l, _)| (l, LabState::Passing { tests: 1 })).collect();
-        assert_eq!(next_after(&done, &lab(1)), None);
     }
 }

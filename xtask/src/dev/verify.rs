@@ -136,11 +136,11 @@ fn verify(workbook: &Workbook, args: &Args, tally: &mut Tally) -> Result<()> {
     // again in the checks below, against the lab they belong to.
     println!("verify: compiling the labs and solutions (cargo test --no-run)...");
     let mut build = cargo::command(workbook);
-    build.args(["test", "--no-run", "--quiet"]);
+    build.args(["test", "--no-run"]).stdout(std::process::Stdio::null());
     for lab in &selected {
         build.args(["--package", &lab.slug, "--package", &lab.solution_package()]);
     }
-    process::run_captured(&mut build, |_| {})?;
+    process::Supervised::spawn(&mut build)?.wait()?;
 
     // One package at a time: built together, the tool's dependencies would
     // change the features of the labs' (mio's, regex's), and every lab would

@@ -16,7 +16,7 @@
 //! Ctrl-C (or SIGTERM) stops the traffic and the server: both are supervised
 //! children, so they never outlive the tool.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -344,7 +344,6 @@ impl LabProcess {
         let stdout_done =
             process::forward_lines(child.child().stdout.take().expect("stdout is piped"), lines_tx);
         let started = Instant::now();
-        let mut console_enabled = false;
         let addr = loop {
             let Ok(line) = lines.recv_timeout(STARTUP_LIMIT.saturating_sub(started.elapsed()))
             else {
@@ -363,7 +362,6 @@ impl LabProcess {
                      so tokio-console cannot connect"
                 );
             }
-            console_enabled |= line.contains("tokio-console: enabled");
             if let Some(addr) = listening_address(&line) {
                 break addr;
             }
@@ -374,9 +372,6 @@ impl LabProcess {
             let _ = stdout_done.join();
             let _ = closed_tx.send(());
         });
-        if console_enabled {
-            wait_until_accepting(console, Duration::from_secs(5));
-        }
         Ok(LabProcess { child, addr, console, closed: Some(closed) })
     }
 
@@ -413,18 +408,6 @@ fn show_server_line(line: &str) {
 fn listening_address(line: &str) -> Option<SocketAddr> {
     let (_, rest) = line.split_once("listening on http://")?;
     rest.split_whitespace().next()?.parse().ok()
-}
-
-/// Waits (a bounded time) until something accepts connections on `addr`.
-fn wait_until_accepting(addr: SocketAddr, limit: Duration) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 #[cfg(test)]
