@@ -84,7 +84,10 @@ impl Supervised {
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         let status = self.child.wait()?;
         self.finished = Some(status);
-        park_if_stopping();
+        // If a signal is stopping the tool, the signal thread exits.
+        while STOPPING.load(Ordering::SeqCst) {
+            thread::park();
+        }
         Ok(status)
     }
 
@@ -144,7 +147,11 @@ pub fn run_captured(command: &mut Command, mut on_stderr: impl FnMut(&str)) -> i
     let mut child = Supervised::spawn(command)?;
     let stdout = child.child().stdout.take().expect("stdout is piped");
     let stderr = child.child().stderr.take().expect("stderr is piped");
-    let stdout = read_in_background(stdout);
+    let stdout = thread::spawn(move || {
+        let mut bytes = Vec::new();
+        BufReader::new(stdout).read_to_end(&mut bytes).ok();
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
     let mut stderr_text = String::new();
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {
         on_stderr(&line);
@@ -156,15 +163,6 @@ pub fn run_captured(command: &mut Command, mut on_stderr: impl FnMut(&str)) -> i
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr_text,
         success: status.success(),
-    })
-}
-
-/// Reads `pipe` to its end on a thread of its own.
-pub fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        pipe.read_to_end(&mut bytes).ok();
-        String::from_utf8_lossy(&bytes).into_owned()
     })
 }
 
@@ -198,18 +196,6 @@ fn signal_group(leader: u32, signal: libc::c_int) {
 fn exists(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
-}
-
-/// Whether a signal has asked the xtask to stop.
-pub fn stopping() -> bool {
-    STOPPING.load(Ordering::SeqCst)
-}
-
-/// Blocks forever if the xtask is stopping (the signal handler exits).
-pub fn park_if_stopping() {
-    while stopping() {
-        thread::park();
-    }
 }
 
 /// From now on, the first Ctrl-C or SIGTERM only wakes [`stop_requested`]:
