@@ -133,6 +133,13 @@ impl Drop for Supervised {
     }
 }
 
+/// Whether `program` is on the `PATH`.
+pub fn on_path(program: &str) -> bool {
+    let name = format!("{program}{}", std::env::consts::EXE_SUFFIX);
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(&name).is_file()))
+}
+
 /// What a finished child printed.
 pub struct Output {
     pub stdout: String,

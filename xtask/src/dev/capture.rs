@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::learn::console::{LabProcess, Ports, Traffic, Variant, build, tokio_console_installed};
+use crate::learn::console::{LabProcess, Ports, Traffic, Variant, build};
 use crate::process;
 use crate::ui::{self, paint};
 use crate::workbook::{Lab, Screen, Workbook};
@@ -51,7 +51,7 @@ pub struct Args {
 
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     process::exit_on_signal();
-    if !tokio_console_installed() {
+    if !process::on_path("tokio-console") {
         bail!("tokio-console is not installed: `cargo install --locked tokio-console`");
     }
     if Command::new("tmux").arg("-V").output().is_err() {

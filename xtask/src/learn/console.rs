@@ -143,7 +143,7 @@ fn print_banner(
         command(format!("tokio-console http://{}", server.console)),
         paint(ui::DIM, "<- run this in another terminal")
     );
-    if !tokio_console_installed() {
+    if !process::on_path("tokio-console") {
         anstream::println!(
             "            {} tokio-console is not installed: {} (takes a few minutes)",
             paint(ui::WARN, "!"),
@@ -172,13 +172,6 @@ fn print_banner(
         anstream::println!("{}", ui::wrap(&compare, "  ", 78).trim_end());
     }
     anstream::println!("\n{}\n", paint(ui::DIM, "Ctrl-C stops the traffic and the server."));
-}
-
-/// Whether `tokio-console` is on the `PATH`.
-pub fn tokio_console_installed() -> bool {
-    let name = format!("tokio-console{}", std::env::consts::EXE_SUFFIX);
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(&name).is_file()))
 }
 
 /// The two ports a console session listens on (both on 127.0.0.1).

@@ -65,7 +65,7 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     server_build.extend(packages.iter().map(String::as_str));
     step(workbook, "Compiling every lab's server", &server_build)?;
 
-    let console_note = if super::console::tokio_console_installed() {
+    let console_note = if crate::process::on_path("tokio-console") {
         "tokio-console is installed".to_owned()
     } else if args.no_tokio_console {
         format!(
