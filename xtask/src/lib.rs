@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | verbs | [`learn`], [`dev`] | the learner's verbs; the maintainer's (`verify`, capture) |
 //! | book | [`book`] | build (mdBook + hints), check (includes, links), serve |
-//! | state | [`progress`] | the progress file, fingerprints, where each lab stands |
+//! | state | [`progress`], [`backup`] | where each lab stands; copies of the learner's files |
 //! | tools | [`cargo`], [`git`] | every cargo and every git call |
 //! | model | [`workbook`] | where the workbook is; its labs and their `lab.toml` |
 //! | base | [`process`], [`ui`] | supervised children and signals; terminal output |
@@ -15,6 +15,7 @@
 //! The tool knows no lab by name: everything about a lab is read from its
 //! folder, so adding a lab touches no code here.
 
+pub mod backup;
 pub mod book;
 pub mod cargo;
 pub mod dev;

@@ -32,6 +32,7 @@ enum Command {
     Watch(learn::watch::Args),
     Hint(learn::hint::Args),
     Reset(learn::reset::Args),
+    Restore(learn::restore::Args),
     Solution(learn::solution::Args),
     Book(book::Args),
     Console(learn::console::Args),
@@ -53,6 +54,9 @@ enum DevCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = Workbook::locate().and_then(|workbook| {
+        if let Some(warning) = workbook.shared_target_warning() {
+            eprintln!("warning: {warning}");
+        }
         let command = cli.command.unwrap_or(Command::Status(learn::status::Args::default()));
         match command {
             Command::Status(args) => learn::status::run(&workbook, args),
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
             Command::Watch(args) => learn::watch::run(&workbook, args),
             Command::Hint(args) => learn::hint::run(&workbook, args),
             Command::Reset(args) => learn::reset::run(&workbook, args),
+            Command::Restore(args) => learn::restore::run(&workbook, args),
             Command::Solution(args) => learn::solution::run(&workbook, args),
             Command::Book(args) => book::run(&workbook, args),
             Command::Console(args) => learn::console::run(&workbook, args),

@@ -47,6 +47,10 @@ pub struct LabProgress {
     /// How many of the lab's hints have been revealed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub hints_seen: usize,
+    /// How many of a test's own hints have been revealed (see `hints_for`
+    /// in `lab.toml`), by test name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hints_seen_for: BTreeMap<String, usize>,
     /// The last time the lab's tests ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check: Option<LastCheck>,
@@ -77,6 +81,24 @@ pub enum CheckResult {
     Passing,
     Failing,
     DidNotCompile,
+}
+
+impl LabProgress {
+    /// How many hints of a ladder were seen: a test's own (`Some(test)`) or
+    /// the lab's.
+    pub fn seen(&self, test: Option<&str>) -> usize {
+        match test {
+            Some(test) => self.hints_seen_for.get(test).copied().unwrap_or(0),
+            None => self.hints_seen,
+        }
+    }
+
+    pub fn set_seen(&mut self, test: Option<&str>, seen: usize) {
+        match test {
+            Some(test) => _ = self.hints_seen_for.insert(test.to_owned(), seen),
+            None => self.hints_seen = seen,
+        }
+    }
 }
 
 impl Progress {
@@ -184,11 +206,29 @@ pub fn states(workbook: &Workbook) -> Result<Vec<(Lab, LabState)>> {
         .collect())
 }
 
-/// The first lab after `done` (in order, wrapping around) that does not pass.
+/// The first lab after `done`, in order, that does not pass.
 pub fn next_after(states: &[(Lab, LabState)], done: &Lab) -> Option<Lab> {
-    let later = states.iter().filter(|(lab, _)| lab.number > done.number);
-    let earlier = states.iter().filter(|(lab, _)| lab.number < done.number);
-    later.chain(earlier).find(|(_, state)| !state.passing()).map(|(lab, _)| lab.clone())
+    open_labs(states).find(|lab| lab.number > done.number).cloned()
+}
+
+/// The labs that do not pass, in order.
+pub fn open_labs(states: &[(Lab, LabState)]) -> impl Iterator<Item = &Lab> {
+    states.iter().filter(|(_, state)| !state.passing()).map(|(lab, _)| lab)
+}
+
+/// The first failing test of the lab's last check, in the order of its
+/// `tests/lab.rs`: the one to explain first, and to give hints for.
+pub fn first_failing(progress: &Progress, lab: &Lab) -> Option<String> {
+    let failed = progress.lab(&lab.slug).last_check?.failed;
+    let order = lab.test_order();
+    failed.into_iter().min_by_key(|name| (order(name), name.clone()))
+}
+
+/// The lab's test files that differ from the committed ones: a pass with
+/// edited tests proves little, and the tool says so.
+pub fn edited_tests(workbook: &Workbook, lab: &Lab) -> Vec<String> {
+    let changes = git::changes(&workbook.root, &lab.dir.join("tests")).unwrap_or_default();
+    changes.into_iter().map(|change| change.path).collect()
 }
 
 /// Runs the lab's tests (`cargo test -p <lab>`, what the book tells learners

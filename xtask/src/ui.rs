@@ -39,7 +39,7 @@ pub fn wrap(text: &str, indent: &str, width: usize) -> String {
     let mut out = String::new();
     for paragraph in text.lines() {
         let mut line = String::from(indent);
-        for word in paragraph.split_whitespace() {
+        for word in unbreakable_words(paragraph) {
             if line.len() > indent.len() && line.len() + 1 + word.len() > width {
                 out.push_str(line.trim_end());
                 out.push('\n');
@@ -48,12 +48,30 @@ pub fn wrap(text: &str, indent: &str, width: usize) -> String {
             if line.len() > indent.len() {
                 line.push(' ');
             }
-            line.push_str(word);
+            line.push_str(&word);
         }
         out.push_str(line.trim_end());
         out.push('\n');
     }
     out
+}
+
+/// The words of `text`, a `code span` counting as one word: a command in a
+/// hint must stay on one line to be copied and pasted.
+fn unbreakable_words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut in_code = false;
+    for word in text.split_whitespace() {
+        match words.last_mut() {
+            Some(last) if in_code => {
+                last.push(' ');
+                last.push_str(word);
+            }
+            _ => words.push(word.to_owned()),
+        }
+        in_code ^= word.matches('`').count() % 2 == 1;
+    }
+    words
 }
 
 /// `[#####.....]`: `done` of `total`, `width` characters wide.
@@ -94,9 +112,9 @@ mod tests {
     }
 
     #[test]
-    fn words_are_never_split_and_lines_are_kept() {
-        let wrapped = wrap("a `cargo xtask hint hello` b\nabcdefghijklm", "", 10);
-        assert_eq!(wrapped, "a `cargo\nxtask hint\nhello` b\nabcdefghijklm\n");
+    fn words_and_code_spans_are_never_split_and_lines_are_kept() {
+        let wrapped = wrap("a `cargo xtask hint hello` b c\nabcdefghijklm", "", 10);
+        assert_eq!(wrapped, "a\n`cargo xtask hint hello`\nb c\nabcdefghijklm\n");
     }
 
     #[test]

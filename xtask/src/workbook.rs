@@ -57,6 +57,23 @@ impl Workbook {
         Workbook { root, target_dir }
     }
 
+    /// Why a `CARGO_TARGET_DIR` outside this checkout is a hazard, if it is
+    /// one: the path crates of two clones get the same artifact names
+    /// (cargo#12516), so `cargo test -p hello` in one clone can run the
+    /// other clone's build. (The workbook's `.cargo/config.toml` sets
+    /// `build.target-dir`, which beats a global config; only the variable
+    /// overrides it.)
+    pub fn shared_target_warning(&self) -> Option<String> {
+        (!self.target_dir.starts_with(&self.root)).then(|| {
+            format!(
+                "CARGO_TARGET_DIR points outside this workbook ({}). With another clone of the \
+                 workbook building there too, cargo can run the other clone's build of a lab \
+                 (cargo#12516). Unset it for the workbook: `env -u CARGO_TARGET_DIR cargo xtask ...`.",
+                self.target_dir.display()
+            )
+        })
+    }
+
     /// `path` relative to the root, for messages.
     pub fn relative(&self, path: &Path) -> String {
         let relative = path.strip_prefix(&self.root).unwrap_or(path);
@@ -175,8 +192,11 @@ impl Workbook {
             title: meta.title,
             minutes: meta.minutes,
             hints: meta.hints,
+            hints_for: meta.hints_for,
             fails: meta.fails,
             console: meta.console,
+            reflect: meta.reflect,
+            traps: meta.traps,
             dir: dir.to_path_buf(),
         };
         ensure!(self.chapter(&lab).is_file(), "its chapter book/src/{folder}.md does not exist");
@@ -196,10 +216,17 @@ pub struct Lab {
     pub minutes: u32,
     /// Progressive hints, gentlest first.
     pub hints: Vec<String>,
+    /// Ladders of hints of their own for some tests (a lab with several
+    /// bugs): test name -> hints, gentlest first.
+    pub hints_for: BTreeMap<String, Vec<String>>,
     /// Test name -> a phrase its failure message must contain on the starter.
     pub fails: BTreeMap<String, String>,
     /// What `cargo xtask console` says about the lab.
     pub console: Console,
+    /// What `check` shows once the lab passes.
+    pub reflect: Reflect,
+    /// Compile errors learners of this lab are known to meet, explained.
+    pub traps: Vec<Trap>,
     /// The lab's folder, `<root>/labs/NN-slug`.
     pub dir: PathBuf,
 }
@@ -213,6 +240,25 @@ impl Lab {
     /// `03 overload`: how the labs are listed to a user.
     pub fn label(&self) -> String {
         format!("{:02} {}", self.number, self.slug)
+    }
+
+    /// The hints for a learner whose first failing test is `failing`: that
+    /// test's own ladder if it has one (with its name), else the lab's.
+    pub fn hints_for(&self, failing: Option<&str>) -> (Option<&str>, &[String]) {
+        match failing.and_then(|test| self.hints_for.get_key_value(test)) {
+            Some((test, hints)) => (Some(test.as_str()), hints),
+            None => (None, &self.hints),
+        }
+    }
+
+    /// A sort key putting tests in the order they appear in `tests/lab.rs`
+    /// (the order the lab's author chose), unknown ones last.
+    pub fn test_order(&self) -> impl Fn(&str) -> usize + use<> {
+        let source = fs::read_to_string(self.dir.join("tests").join("lab.rs")).unwrap_or_default();
+        move |name: &str| {
+            let short = name.rsplit("::").next().unwrap_or(name);
+            source.find(&format!("fn {short}(")).unwrap_or(usize::MAX)
+        }
     }
 
     /// The solution's package, `slug-solution`.
@@ -243,6 +289,31 @@ pub struct Console {
     pub screens: Vec<Screen>,
 }
 
+/// A compile error learners are known to meet (`[[traps]]` in `lab.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trap {
+    /// A piece of the compiler's message that gives the trap away.
+    pub error: String,
+    /// One line: the likely cause, and the chapter section to read.
+    pub says: String,
+}
+
+/// The `[reflect]` table of `lab.toml`: what a learner is shown once the lab
+/// passes, to look back on what the fix taught.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reflect {
+    /// What the reference fix changed, and why it works.
+    pub fix: Option<String>,
+    /// Fixes that look right but are not, each with why.
+    #[serde(default)]
+    pub looks_right: Vec<String>,
+    /// Stretch tasks, each with an opt-in test (`cargo test -p <lab> -- --ignored`).
+    #[serde(default)]
+    pub stretch: Vec<String>,
+}
+
 /// One tokio-console screen to capture: the keys that lead to it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -263,9 +334,15 @@ struct LabToml {
     minutes: u32,
     hints: Vec<String>,
     #[serde(default)]
+    hints_for: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
     fails: BTreeMap<String, String>,
     #[serde(default)]
     console: Console,
+    #[serde(default)]
+    reflect: Reflect,
+    #[serde(default)]
+    traps: Vec<Trap>,
 }
 
 /// The part of a lab's `Cargo.toml` the tool checks.

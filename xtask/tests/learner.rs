@@ -27,6 +27,7 @@ const HELP: &[(&str, &str)] = &[
     ("watch", "every second"),
     ("hint", "--all"),
     ("reset", "--yes"),
+    ("restore", "solution --apply"),
     ("solution", "--apply"),
     ("book", "--build-only"),
     ("console", "--solution"),
@@ -373,4 +374,143 @@ fn console_serves_a_lab_drives_its_traffic_and_stops_it() {
         );
         assert_nothing_left_running_in(workbook.root());
     }
+}
+
+/// A server thread that panics before the test's assertion (a deliberate
+/// crash, a worker that died) must not hide the test's own message: the
+/// learner reads the test's first, the other thread's after.
+#[test]
+fn the_first_failure_shown_is_the_tests_own_panic() {
+    let workbook = Workbook::new();
+    let check = workbook.run(&["check", "echo"]);
+    assert_eq!(check.code(), Some(1), "{check}");
+    let says = check.stdout.split("The first failure says:").nth(1).unwrap_or_default();
+    let first_line = says.trim_start().lines().next().unwrap_or_default();
+    assert!(
+        first_line.contains("echo of \"  two spaces  \" answered"),
+        "the test's own message comes first, not the server thread's:\n{check}"
+    );
+    assert!(says.contains("(at labs/01-echo/tests/lab.rs:"), "{check}");
+    assert!(
+        says.contains("1 panic(s) in other threads")
+            && says.contains("the server's worker crashed"),
+        "the other thread's panic is named after it:\n{check}"
+    );
+}
+
+/// A check with hints of its own (`[hints_for]`) gets them, in `hint` and in
+/// `check`'s "Stuck?" line; `hint` without a lab means the current one.
+#[test]
+fn hints_follow_the_first_failing_check_and_the_current_lab() {
+    let workbook = Workbook::new();
+    let check = workbook.run(&["check", "echo"]);
+    assert!(
+        check.stdout.contains("cargo xtask hint echo shows hint 1 of 2 (for `keeps_the_spaces`)"),
+        "{check}"
+    );
+    let hint = workbook.run(&["hint", "echo"]);
+    assert!(
+        hint.stdout.contains("for the failing check `keeps_the_spaces`")
+            && hint.stdout.contains("Hint 1 of 2")
+            && hint.stdout.contains("Spaces at the ends"),
+        "{hint}"
+    );
+    let current = workbook.run(&["hint"]);
+    assert!(
+        current.success() && current.stdout.contains("Hints for lab 00 demo"),
+        "without a lab, the first lab that does not pass:\n{current}"
+    );
+    let progress = workbook.read(".workbook-progress.toml");
+    assert!(progress.contains("keeps_the_spaces = 1"), "{progress}");
+}
+
+/// `solution --apply` and `reset` save what they replace; `restore` brings
+/// it back, and a second `restore` undoes the first.
+#[test]
+fn apply_and_reset_save_your_work_and_restore_brings_it_back() {
+    let workbook = Workbook::new();
+    let attempt = "// my attempt\npub fn greet(name: &str) -> String { name.to_owned() }\n";
+    let lib = "labs/00-demo/src/lib.rs";
+    workbook.write(lib, attempt);
+    let applied = workbook.run(&["solution", "demo", "--apply", "--yes"]);
+    assert!(applied.success(), "{applied}");
+    assert!(
+        applied.stdout.contains("saved in target/workbook/backups/demo/")
+            && applied.stdout.contains("cargo xtask restore demo"),
+        "--apply says where your files went:\n{applied}"
+    );
+    assert_eq!(workbook.read(lib), workbook.read("solutions/00-demo/src/lib.rs"));
+
+    let restored = workbook.run(&["restore", "demo"]);
+    assert!(restored.success(), "{restored}");
+    assert_eq!(workbook.read(lib), attempt, "restore brings the attempt back:\n{restored}");
+
+    let reset = workbook.run(&["reset", "demo", "--yes"]);
+    assert!(reset.stdout.contains("saved in target/workbook/backups/demo/"), "{reset}");
+    assert_ne!(workbook.read(lib), attempt);
+    let restored = workbook.run(&["restore", "0"]);
+    assert!(restored.success(), "{restored}");
+    assert_eq!(workbook.read(lib), attempt, "and after a reset too:\n{restored}");
+
+    let nothing = Workbook::new().run(&["restore", "echo"]);
+    assert!(!nothing.success() && nothing.stderr.contains("there is no saved copy"), "{nothing}");
+}
+
+/// Edited tests prove nothing: a lab that passes them is never shown with a
+/// plain ✓, and the learner learns how to get the shipped tests back.
+#[test]
+fn a_pass_with_edited_tests_is_never_a_plain_pass() {
+    let workbook = Workbook::new();
+    let tests = "labs/00-demo/tests/lab.rs";
+    let edited =
+        workbook.read(tests).replace("got == \"Hello, Ferris!\"", "got == \"Hello, world!\"");
+    workbook.write(tests, &edited);
+    let check = workbook.run(&["check", "demo"]);
+    assert!(
+        check.stdout.contains("but with edited tests")
+            && check.stdout.contains(&format!("git checkout -- {tests}"))
+            && !check.stdout.contains("Well done"),
+        "{check}"
+    );
+    let status = workbook.run(&["status"]);
+    assert!(status.stdout.contains("! passing, with edited tests"), "{status}");
+    assert!(!status.stdout.contains("✓ passing"), "{status}");
+}
+
+/// After a lab passes, `watch` goes on to the next lab in order, never back
+/// to one the learner skipped; it names the skipped one instead.
+#[test]
+fn watch_never_goes_back_to_a_skipped_lab() {
+    let workbook = Workbook::new();
+    workbook.fix("01-echo");
+    let watch = workbook.run(&["watch", "echo"]);
+    assert!(watch.success(), "{watch}");
+    assert!(
+        watch.stdout.contains("Lab 01 echo passes")
+            && watch.stdout.contains("Still open before it: lab 00 demo (cargo xtask watch demo)")
+            && !watch.stdout.contains("Moving on to lab 00"),
+        "{watch}"
+    );
+}
+
+/// The tool finds the workbook from any folder inside it, and warns when
+/// builds go to a target directory outside it (cargo#12516).
+#[test]
+fn the_workbook_is_found_from_inside_and_a_shared_target_dir_is_warned_about() {
+    let workbook = Workbook::new();
+    let deep = run_in(&workbook.path("labs/01-echo/src"), &["hint", "echo"], "");
+    assert!(deep.success() && deep.stdout.contains("Hints for lab 01 echo"), "{deep}");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let shared = workbook
+        .xtask(&["hint", "demo"])
+        .env("CARGO_TARGET_DIR", elsewhere.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&shared.stderr);
+    assert!(
+        stderr.contains("CARGO_TARGET_DIR points outside this workbook")
+            && stderr.contains("cargo#12516"),
+        "{stderr}"
+    );
 }

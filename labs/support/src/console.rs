@@ -6,6 +6,8 @@
 //! `.cargo/config.toml` sets; a `RUSTFLAGS` variable in the environment
 //! silently replaces that setting, so we check instead of panicking.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global tracing subscriber: tokio-console's when `console` is
@@ -28,7 +30,9 @@ pub(crate) fn init_tracing(console: bool) {
     }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // `try_init`: a second call (e.g. two servers in one process) keeps the first.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    // Colours on a terminal only: a log redirected to a file stays plain text.
+    let ansi = std::io::stdout().is_terminal();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).try_init();
 }
 
 /// What to tell a learner whose build lacks `--cfg tokio_unstable`.

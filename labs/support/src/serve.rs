@@ -244,7 +244,19 @@ impl LabServer {
 
     /// Builds the app with `make_app` (inside the runtime) and serves it until
     /// Ctrl-C or SIGTERM.
+    ///
+    /// A problem (a busy port, a bad argument) is said in one line, with what
+    /// to do, and the process exits with status 1.
     pub fn run(self, make_app: impl FnOnce() -> Router) -> std::io::Result<()> {
+        let lab = self.lab;
+        if let Err(error) = self.serve(make_app) {
+            eprintln!("{lab}: {error}");
+            std::process::exit(1);
+        }
+        Ok(())
+    }
+
+    fn serve(self, make_app: impl FnOnce() -> Router) -> std::io::Result<()> {
         let options = Options::from_args_and_env()?;
         crate::console::init_tracing(options.console);
         self.flavor.runtime()?.block_on(async move {
@@ -252,13 +264,17 @@ impl LabServer {
             let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))
                 .await
                 .map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!(
-                            "cannot listen on 127.0.0.1:{}: {e} (try --port 0)",
-                            options.port
+                    let port = options.port;
+                    let message = match e.kind() {
+                        std::io::ErrorKind::AddrInUse => format!(
+                            "port {port} is in use (is another lab server still running?); \
+                             pick another: `cargo run -p {} -- --port {}`",
+                            self.lab,
+                            port.wrapping_add(1).max(1024)
                         ),
-                    )
+                        _ => format!("cannot listen on 127.0.0.1:{port}: {e}"),
+                    };
+                    std::io::Error::new(e.kind(), message)
                 })?;
             let addr = listener.local_addr()?;
             println!("{} listening on http://{addr} (Ctrl-C to stop)", self.lab);

@@ -5,11 +5,16 @@
 //! lock never released): the bound turns a hang into a failure that names
 //! what was being waited for.
 //!
+//! Panics in a lab test print no backtrace, whatever `RUST_BACKTRACE` says:
+//! the message says what was observed and what to suspect, and a backtrace
+//! through tokio and the test harness (dozens of lines per panic) buries it.
+//!
 //! [`eventually`] waits, boundedly, for something another task or thread will
 //! make true (a gauge back at 0, a job that stopped), and says whether it did,
 //! so the test can fail with a message of its own.
 
 use std::future::Future;
+use std::sync::Once;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -21,6 +26,7 @@ use tokio::time::Instant;
 /// let reply = within(Duration::from_secs(5), "GET /slow", client.get(url).send()).await;
 /// ```
 pub async fn within<F: Future>(limit: Duration, what: &str, future: F) -> F::Output {
+    quiet_panics();
     match tokio::time::timeout(limit, future).await {
         Ok(output) => output,
         Err(_) => panic!(
@@ -29,6 +35,31 @@ pub async fn within<F: Future>(limit: Duration, what: &str, future: F) -> F::Out
              or a runtime that is blocked."
         ),
     }
+}
+
+/// Replaces the panic hook, once, with one that prints the thread, the
+/// location and the message, as the default hook does, but no backtrace.
+fn quiet_panics() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let thread = std::thread::current();
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(a panic without a message)");
+            let at = info
+                .location()
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
+            eprintln!(
+                "thread '{}' panicked{at}:\n{message}",
+                thread.name().unwrap_or("<unnamed>")
+            );
+        }));
+    });
 }
 
 /// How often [`eventually`] checks its condition.

@@ -380,6 +380,9 @@ mod tests {
             minutes: 30,
             hints: vec!["h".into()],
             console: Default::default(),
+            reflect: Default::default(),
+            traps: Vec::new(),
+            hints_for: Default::default(),
             fails: fails.iter().map(|(t, p)| (t.to_string(), p.to_string())).collect(),
             dir: PathBuf::from("/w/labs/03-overload"),
         }

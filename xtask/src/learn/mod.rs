@@ -4,6 +4,7 @@
 //! - `check <lab>` and `watch [lab]`: run a lab's tests and explain the result;
 //! - `hint <lab>`: one more hint each time;
 //! - `reset <lab>` and `solution <lab> [--apply]`: start over, or catch up;
+//!   `restore <lab>` undoes either (they save what they replace);
 //! - `console <lab>`: the lab's server under tokio-console, with traffic;
 //! - `fetch`: download and build everything before an offline workshop.
 //!
@@ -16,6 +17,7 @@ pub mod console;
 pub mod fetch;
 pub mod hint;
 pub mod reset;
+pub mod restore;
 pub mod solution;
 pub mod status;
 pub mod watch;

@@ -3,13 +3,15 @@
 //! The lab's folder is made exactly as committed: changed and deleted files
 //! are restored, and files the learner added are deleted (otherwise a stray
 //! `mod` file could keep the starter from behaving as the chapter says).
-//! Only that lab's folder is touched, and only after the learner said yes.
+//! Only that lab's folder is touched, and only after the learner said yes;
+//! what it undoes is saved first (`cargo xtask restore` brings it back).
 //! The hints already seen stay seen.
 
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
+use crate::backup;
 use crate::git::{self, ChangeKind};
 use crate::ui::{self, command, paint};
 use crate::workbook::Workbook;
@@ -55,11 +57,14 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    let replaced: Vec<_> = changes.iter().map(|change| workbook.root.join(&change.path)).collect();
+    let saved = backup::save(workbook, &lab, &replaced)?;
     git::restore(&workbook.root, &lab.dir)?;
     anstream::println!(
         "{} {folder} is the starter again. {} shows where you start.",
         paint(ui::PASS, "✓"),
         command(format!("cargo xtask check {}", lab.slug))
     );
+    super::restore::tell_saved(workbook, &lab, saved.as_deref());
     Ok(ExitCode::SUCCESS)
 }

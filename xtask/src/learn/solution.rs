@@ -4,7 +4,8 @@
 //! the committed starter to it *is* the lesson. It is printed with a spoiler
 //! warning first (and in colour on a terminal). `--apply` copies the files
 //! that differ into the lab: the way for a learner who fell behind in a
-//! workshop to catch up with the group.
+//! workshop to catch up with the group. It saves the files it replaces
+//! first, so `cargo xtask restore <lab>` brings the learner's attempt back.
 
 use std::fs;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use similar::TextDiff;
 
+use crate::backup;
 use crate::git::{self, ChangeKind};
 use crate::ui::{self, command, paint};
 use crate::workbook::{Lab, Workbook, files_under};
@@ -32,14 +34,14 @@ pub struct Args {
 }
 
 /// A source file the solution changes.
-struct Changed {
+pub struct Changed {
     /// `solutions/NN-slug/src/<path>`.
-    solution: PathBuf,
+    pub solution: PathBuf,
     /// `labs/NN-slug/src/<path>`.
-    lab: PathBuf,
+    pub lab: PathBuf,
     /// The lab's file as committed (or as it is, without git).
-    starter: String,
-    fixed: String,
+    pub starter: String,
+    pub fixed: String,
 }
 
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
@@ -53,7 +55,7 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
 }
 
 /// The files of the solution's `src` that differ from the starter's.
-fn changed_files(workbook: &Workbook, lab: &Lab) -> Result<Vec<Changed>> {
+pub fn changed_files(workbook: &Workbook, lab: &Lab) -> Result<Vec<Changed>> {
     let solution_src = lab.solution_dir().join("src");
     let mut changed = Vec::new();
     for solution in files_under(&solution_src) {
@@ -134,13 +136,15 @@ fn apply(workbook: &Workbook, lab: &Lab, changed: &[Changed], yes: bool) -> Resu
         }
         anstream::println!(
             "{}",
-            paint(ui::DIM, "(to keep your work, copy those files, or `git stash` them, first)")
+            paint(ui::DIM, "(a copy is kept: `cargo xtask restore` brings them back)")
         );
         if !ui::confirm("Replace them with the solution?") {
             anstream::println!("Nothing changed.");
             return Ok(ExitCode::SUCCESS);
         }
     }
+    let replaced: Vec<PathBuf> = ours.iter().map(|file| file.lab.clone()).collect();
+    let saved = backup::save(workbook, lab, &replaced)?;
     for file in changed {
         fs::write(&file.lab, &file.fixed)
             .with_context(|| format!("writing {}", file.lab.display()))?;
@@ -153,5 +157,6 @@ fn apply(workbook: &Workbook, lab: &Lab, changed: &[Changed], yes: bool) -> Resu
         command(format!("cargo xtask check {}", lab.slug)),
         command(format!("cargo xtask reset {}", lab.slug)),
     );
+    super::restore::tell_saved(workbook, lab, saved.as_deref());
     Ok(ExitCode::SUCCESS)
 }

@@ -52,9 +52,11 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// How a lab's state reads in the table.
-fn describe(state: &LabState) -> String {
+/// How a lab's state reads in the table; a pass with edited tests is not a
+/// plain pass.
+fn describe(state: &LabState, edited_tests: bool) -> String {
     match state {
+        LabState::Passing { .. } if edited_tests => paint(ui::WARN, "! passing, with edited tests"),
         LabState::NotStarted => paint(ui::DIM, "· not started"),
         LabState::Unchecked => paint(ui::WARN, "? changed, not checked"),
         LabState::DidNotCompile => paint(ui::FAIL, "✗ does not compile"),
@@ -82,7 +84,7 @@ fn print_table(workbook: &Workbook, states: &[(Lab, LabState)]) {
             lab.number,
             lab.slug,
             lab.title,
-            describe(state)
+            describe(state, !progress::edited_tests(workbook, lab).is_empty())
         );
     }
     let passing = states.iter().filter(|(_, s)| s.passing()).count();

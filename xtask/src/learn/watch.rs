@@ -11,7 +11,7 @@
 //! Either way a check runs only when the lab's files really changed, so an
 //! editor that touches files without changing them does not re-run it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
@@ -59,9 +59,18 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     };
 
     let (events_tx, events) = mpsc::channel();
+    // `h` and Enter asks for the next hint, as in rustlings.
+    let keys = events_tx.clone();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if keys.send(Wake::Key(line)).is_err() {
+                break;
+            }
+        }
+    });
     let mut watcher = match notify::recommended_watcher(move |event| {
         if let Ok(notify::Event { paths, .. }) = event {
-            let _ = events_tx.send(paths);
+            let _ = events_tx.send(Wake::Files(paths));
         }
     }) {
         Ok(watcher) => Some(watcher),
@@ -95,7 +104,7 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         let mut checked_files = progress::folder_fingerprint(workbook, &lab);
         while !check::check(workbook, &lab)?.passed() {
             anstream::println!(
-                "\n{} {} for your changes (Ctrl-C to stop)...\n",
+                "\n{} {} for your changes (h and Enter: a hint; Ctrl-C to stop)...\n",
                 paint(ui::STRONG, "Watching"),
                 command(workbook.relative(&lab.dir))
             );
@@ -112,18 +121,28 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     }
 }
 
+/// What wakes `watch` up: files that changed, or a line typed.
+enum Wake {
+    Files(Vec<PathBuf>),
+    Key(String),
+}
+
 /// Blocks until the lab's files differ from `last` (the fingerprint of what
-/// was checked); returns the new fingerprint.
-fn wait_for_change(
-    workbook: &Workbook,
-    lab: &Lab,
-    events: &Receiver<Vec<std::path::PathBuf>>,
-    last: &str,
-) -> String {
+/// was checked), showing a hint whenever asked; returns the new fingerprint.
+fn wait_for_change(workbook: &Workbook, lab: &Lab, events: &Receiver<Wake>, last: &str) -> String {
     loop {
         match events.recv_timeout(POLL_EVERY) {
-            Ok(paths) if !paths.iter().any(|p| is_relevant(p)) => continue,
-            Ok(_) => {
+            Ok(Wake::Key(key)) => {
+                if key.trim() == "h" {
+                    anstream::println!();
+                    if let Err(error) = super::hint::reveal(workbook, lab, false, false) {
+                        anstream::println!("{error:#}");
+                    }
+                }
+                continue;
+            }
+            Ok(Wake::Files(paths)) if !paths.iter().any(|p| is_relevant(p)) => continue,
+            Ok(Wake::Files(_)) => {
                 // Let the editor finish (several events per save), then drain.
                 std::thread::sleep(SETTLE);
                 while events.try_recv().is_ok() {}

@@ -1,0 +1,66 @@
+//! `cargo xtask restore <lab>`: bring back the files that `reset` or
+//! `solution --apply` replaced (see [`crate::backup`]).
+//!
+//! It puts back the latest backup of the lab, after saving the files it
+//! overwrites in turn, so a restore can itself be undone.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::backup;
+use crate::ui::{self, command, paint};
+use crate::workbook::{Lab, Workbook};
+
+/// Bring back your files that `reset` or `solution --apply` replaced (the
+/// latest copy they saved).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The lab: its slug (`hello`) or number (`0`).
+    pub lab: String,
+}
+
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+    let lab = workbook.lab(&args.lab)?;
+    let Some(latest) = backup::latest(workbook, &lab) else {
+        bail!(
+            "there is no saved copy of lab {}: `reset` and `solution --apply` save your files \
+             in {} before they replace them, and none has yet",
+            lab.label(),
+            workbook.relative(&backup::dir(workbook, &lab))
+        );
+    };
+    let files = backup::files(workbook, &latest);
+    let current: Vec<PathBuf> = files.iter().map(|(_, original)| original.clone()).collect();
+    let saved = backup::save(workbook, &lab, &current)?;
+    for (copy, original) in &files {
+        fs::create_dir_all(original.parent().expect("inside the workbook"))?;
+        fs::copy(copy, original).with_context(|| format!("restoring {}", original.display()))?;
+        anstream::println!("  {} {}", paint(ui::PASS, "restored"), workbook.relative(original));
+    }
+    // Consumed: a second restore brings back what this one replaced.
+    fs::remove_dir_all(&latest).with_context(|| format!("removing {}", latest.display()))?;
+    anstream::println!(
+        "\n{} Your files of lab {} are back (saved {}). {} checks them.",
+        paint(ui::PASS, "✓"),
+        lab.label(),
+        latest.file_name().unwrap_or_default().to_string_lossy(),
+        command(format!("cargo xtask check {}", lab.slug))
+    );
+    tell_saved(workbook, &lab, saved.as_deref());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says where the replaced files went, and how to get them back.
+pub fn tell_saved(workbook: &Workbook, lab: &Lab, saved: Option<&Path>) {
+    if let Some(saved) = saved {
+        let undo = command(format!("cargo xtask restore {}", lab.slug));
+        let note = format!(
+            "(the files replaced are saved in {}; {undo} brings them back)",
+            workbook.relative(saved)
+        );
+        anstream::println!("{}", paint(ui::DIM, note));
+    }
+}
