@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::cargo::{self, Report};
+use crate::cargo::{self, Outcome, Report};
 use crate::git;
 use crate::workbook::{Lab, Workbook, files_under};
 
@@ -247,7 +247,8 @@ pub fn test_lab(workbook: &Workbook, lab: &Lab, say_when_compiling: bool) -> Res
         fingerprint,
         result,
         tests: match &report {
-            Report::Ran { tests, .. } => tests.len(),
+            // Opt-in tests (`#[ignore]`, the stretch tasks) are not checks.
+            Report::Ran { tests, .. } => tests.values().filter(|t| t.outcome != Outcome::Ignored).count(),
             Report::DidNotCompile(_) => 0,
         },
         failed: report.failed().into_iter().map(str::to_owned).collect(),

@@ -118,6 +118,8 @@ fn explain(workbook: &Workbook, lab: &Lab, report: &Report) {
             print_help(workbook, lab);
         }
         Report::Ran { tests, problem } => {
+            // Opt-in tests (`#[ignore]`, the stretch tasks) are not checks.
+            let checks = tests.values().filter(|t| t.outcome != Outcome::Ignored).count();
             let order = lab.test_order();
             let mut names: Vec<&String> = tests.keys().collect();
             names.sort_by_key(|name| (order(name), name.as_str()));
@@ -139,7 +141,7 @@ fn explain(workbook: &Workbook, lab: &Lab, report: &Report) {
                      shipped tests, so this pass proves little. {} restores them.",
                     paint(ui::WARN, "!"),
                     lab.label(),
-                    tests.len(),
+                    checks,
                     edited.join(", "),
                     command(format!("git checkout -- {}", edited.join(" ")))
                 );
@@ -150,7 +152,7 @@ fn explain(workbook: &Workbook, lab: &Lab, report: &Report) {
                     "\n{} Lab {} passes: all {} checks. Well done!",
                     paint(ui::PASS, "✓"),
                     lab.label(),
-                    tests.len()
+                    checks
                 );
                 return;
             }
@@ -158,7 +160,7 @@ fn explain(workbook: &Workbook, lab: &Lab, report: &Report) {
                 anstream::println!(
                     "\n{} of {} checks fail. The first failure says:\n",
                     paint(ui::FAIL, failed.len()),
-                    tests.len()
+                    checks
                 );
                 let message = tests[**first].message.as_deref().unwrap_or("(no message)");
                 let (test, others) = test_panic(first, message);
