@@ -52,7 +52,16 @@ pub fn pathspec(root: &Path, dir: &Path) -> String {
 /// not a git checkout).
 pub fn changes(root: &Path, dir: &Path) -> Option<Vec<Change>> {
     let output = git(root)
-        .args(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--"])
+        // Read only: never take `.git/index.lock` from under the learner's own git
+        // (the served book asks every few seconds).
+        .args([
+            "--no-optional-locks",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--",
+        ])
         .arg(pathspec(root, dir))
         .stderr(Stdio::null())
         .output()

@@ -6,7 +6,7 @@
 //! | layer | modules | what they are |
 //! |---|---|---|
 //! | verbs | [`learn`], [`dev`] | the learner's verbs; the maintainer's (`verify`, capture) |
-//! | book | [`book`] | build (mdBook + hints), check (includes, links), serve |
+//! | book | [`book`] | build (mdBook + hints), check (includes, links), serve, live lab states |
 //! | state | [`progress`], [`backup`] | where each lab stands; copies of the learner's files |
 //! | tools | [`cargo`], [`git`] | every cargo and every git call |
 //! | model | [`workbook`] | where the workbook is; its labs and their `lab.toml` |

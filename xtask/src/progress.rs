@@ -173,6 +173,17 @@ impl LabState {
     pub fn passing(&self) -> bool {
         matches!(self, LabState::Passing { .. })
     }
+
+    /// How the state reads, the same in `status` and in the served book.
+    pub fn summary(&self) -> String {
+        match self {
+            LabState::NotStarted => "· not started".into(),
+            LabState::Unchecked => "? changed, not checked".into(),
+            LabState::DidNotCompile => "✗ does not compile".into(),
+            LabState::Failing { failed, tests } => format!("✗ {failed} of {tests} checks failing"),
+            LabState::Passing { tests } => format!("✓ passing (all {tests} checks)"),
+        }
+    }
 }
 
 /// A lab's state from what is remembered and what git says, testing nothing.
@@ -248,7 +259,9 @@ pub fn test_lab(workbook: &Workbook, lab: &Lab, say_when_compiling: bool) -> Res
         result,
         tests: match &report {
             // Opt-in tests (`#[ignore]`, the stretch tasks) are not checks.
-            Report::Ran { tests, .. } => tests.values().filter(|t| t.outcome != Outcome::Ignored).count(),
+            Report::Ran { tests, .. } => {
+                tests.values().filter(|t| t.outcome != Outcome::Ignored).count()
+            }
             Report::DidNotCompile(_) => 0,
         },
         failed: report.failed().into_iter().map(str::to_owned).collect(),

@@ -4,11 +4,11 @@
 //! One client a second asks for a 10 s report (`GET /report?steps=1000`) and
 //! one a second for a 3 s render (`GET /render?steps=300`); each hangs up
 //! after 100 ms. (Gently: on the starter each abandoned report leaves three
-//! tasks waking every 10 ms for 10 s, and many more would flood
-//! tokio-console's event buffer, which then drops the very tasks to see.) Every 2 s, `GET /stats` says how many requests the server thinks
-//! are in flight and how much work it did since the last look. Once the
-//! clients are gone, their work should stop and the gauge come back down. On
-//! the starter the work goes on for nobody and the gauge only climbs.
+//! tasks waking every 10 ms for 10 s.) Every 2 s, `GET /stats` says how many
+//! requests the server thinks are in flight and how much work it did since
+//! the last look. Once the clients are gone, their work should stop and the
+//! gauge come back down. On the starter the work goes on for nobody and the
+//! gauge only climbs.
 //!
 //! `cargo xtask console cancellation` runs it for you. By hand, next to
 //! `cargo run -p cancellation`:

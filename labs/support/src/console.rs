@@ -10,10 +10,6 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// Events console-subscriber buffers before it drops some.
-const EVENT_BUFFER_CAPACITY: usize =
-    10 * console_subscriber::ConsoleLayer::DEFAULT_EVENT_BUFFER_CAPACITY;
-
 /// Installs the global tracing subscriber: tokio-console's when `console` is
 /// true and the build supports it, plain log lines otherwise.
 pub(crate) fn init_tracing(console: bool) {
@@ -21,13 +17,7 @@ pub(crate) fn init_tracing(console: bool) {
         if cfg!(tokio_unstable) {
             // Serves the console's gRPC API on 127.0.0.1:6669 (TOKIO_CONSOLE_BIND
             // moves it) and also prints logs filtered by RUST_LOG.
-            // Ten times the default event buffer: a lab's bug can mean tens
-            // of thousands of task events a second (leaked timers), and a
-            // full buffer drops events, so tasks vanish from the console.
-            console_subscriber::ConsoleLayer::builder()
-                .with_default_env()
-                .event_buffer_capacity(EVENT_BUFFER_CAPACITY)
-                .init();
+            console_subscriber::init();
             let bind =
                 std::env::var("TOKIO_CONSOLE_BIND").unwrap_or_else(|_| "127.0.0.1:6669".into());
             eprintln!(

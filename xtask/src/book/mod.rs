@@ -13,10 +13,14 @@
 //!   opened from disk (`target/book` is two levels deep, like `book/src`)
 //!   and, because browsers clamp `..` at the site root, also when served:
 //!   the server answers `/labs/...` and `/solutions/...` with the
-//!   repository's files as plain text.
+//!   repository's files as plain text;
+//! - [`live`]: the labs' states, pushed to each lab's chapter as they
+//!   change (`/workbook/events`, server-sent events, read by
+//!   `book/theme/workbook-live.js`).
 
 mod build;
 mod check;
+mod live;
 mod serve;
 
 use std::path::PathBuf;
@@ -70,6 +74,6 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(serve::serve(workbook.root.clone(), dest, args.port, args.open))?;
+    runtime.block_on(serve::serve(workbook, dest, args.port, args.open))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
-//! Serving the built book, and the repository's lab files as plain text,
-//! on 127.0.0.1 until Ctrl-C or SIGTERM.
+//! Serving the built book, the repository's lab files as plain text and
+//! the labs' live states (see [`super::live`]), on 127.0.0.1 until Ctrl-C or
+//! SIGTERM.
 
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
@@ -16,9 +17,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_http::services::{ServeDir, ServeFile};
 
 use super::check::SERVED_REPOSITORY_DIRS;
+use super::live::{self, Live};
+use crate::workbook::Workbook;
 
-/// Serves the built book and the repository's lab files until Ctrl-C/SIGTERM.
-pub async fn serve(root: PathBuf, book: PathBuf, port: u16, open: bool) -> Result<()> {
+/// Serves the built book, the repository's lab files and the labs' live
+/// states until Ctrl-C/SIGTERM.
+pub async fn serve(workbook: &Workbook, book: PathBuf, port: u16, open: bool) -> Result<()> {
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(listener) => listener,
         Err(error) if error.kind() == io::ErrorKind::AddrInUse => bail!(
@@ -30,7 +34,7 @@ pub async fn serve(root: PathBuf, book: PathBuf, port: u16, open: bool) -> Resul
     };
     let url = format!("http://{}/", listener.local_addr()?);
 
-    let repository = Arc::new(root);
+    let repository = Arc::new(workbook.root.clone());
     let mut app = Router::new();
     for dir in SERVED_REPOSITORY_DIRS {
         app = app
@@ -39,7 +43,11 @@ pub async fn serve(root: PathBuf, book: PathBuf, port: u16, open: bool) -> Resul
             .route(&format!("/{dir}/{{*path}}"), axum::routing::get(repository_file));
     }
     let pages = ServeDir::new(&book).not_found_service(ServeFile::new(book.join("404.html")));
-    let app = app.with_state(repository).fallback_service(pages);
+    let live = Live::start(workbook.clone());
+    let events = Router::new()
+        .route(live::EVENTS_PATH, axum::routing::get(live::events))
+        .with_state(live.clone());
+    let app = app.with_state(repository).merge(events).fallback_service(pages);
 
     let stop_signal = crate::process::stop_signal();
     println!("Serving the book at {url}  (Ctrl-C to stop)");
@@ -51,14 +59,17 @@ pub async fn serve(root: PathBuf, book: PathBuf, port: u16, open: bool) -> Resul
     let stopping = Arc::new(tokio::sync::Notify::new());
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let stopping = stopping.clone();
+        let live = live.clone();
         async move {
             stop_signal.await;
             println!("Stopping.");
+            // Open event streams would keep their connections busy for ever.
+            live.stop();
             stopping.notify_one();
         }
     });
     // Graceful shutdown waits for open connections; do not wait long for a
-    // browser that keeps one open.
+    // browser that keeps one open anyway.
     let deadline = async {
         stopping.notified().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -67,6 +78,8 @@ pub async fn serve(root: PathBuf, book: PathBuf, port: u16, open: bool) -> Resul
         served = server => served.context("serving the book")?,
         () = deadline => {}
     }
+    live.stop();
+    live.join();
     Ok(())
 }
 

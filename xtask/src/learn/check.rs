@@ -68,13 +68,9 @@ fn reflect(workbook: &Workbook, lab: &Lab) {
     }
     let lines: usize = changed
         .iter()
-        .map(|file| {
-            similar::TextDiff::from_lines(&file.starter, &file.fixed)
-                .ops()
-                .iter()
-                .map(|op| op.new_range().len().max(op.old_range().len()))
-                .sum::<usize>()
-        })
+        .flat_map(|file| similar::TextDiff::from_lines(&file.starter, &file.fixed).ops().to_vec())
+        .filter(|op| op.tag() != similar::DiffTag::Equal)
+        .map(|op| op.old_range().len().max(op.new_range().len()))
         .sum();
     if !changed.is_empty() {
         let files: Vec<String> = changed.iter().map(|file| workbook.relative(&file.lab)).collect();

@@ -55,16 +55,16 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
 /// How a lab's state reads in the table; a pass with edited tests is not a
 /// plain pass.
 fn describe(state: &LabState, edited_tests: bool) -> String {
-    match state {
-        LabState::Passing { .. } if edited_tests => paint(ui::WARN, "! passing, with edited tests"),
-        LabState::NotStarted => paint(ui::DIM, "· not started"),
-        LabState::Unchecked => paint(ui::WARN, "? changed, not checked"),
-        LabState::DidNotCompile => paint(ui::FAIL, "✗ does not compile"),
-        LabState::Failing { failed, tests } => {
-            paint(ui::FAIL, format!("✗ failing ({failed} of {tests} checks)"))
+    let style = match state {
+        LabState::Passing { .. } if edited_tests => {
+            return paint(ui::WARN, "! passing, with edited tests");
         }
-        LabState::Passing { .. } => paint(ui::PASS, "✓ passing"),
-    }
+        LabState::NotStarted => ui::DIM,
+        LabState::Unchecked => ui::WARN,
+        LabState::DidNotCompile | LabState::Failing { .. } => ui::FAIL,
+        LabState::Passing { .. } => ui::PASS,
+    };
+    paint(style, state.summary())
 }
 
 fn print_table(workbook: &Workbook, states: &[(Lab, LabState)]) {
