@@ -138,6 +138,28 @@ pub fn default_members(workbook: &Workbook) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The variable and value a lab's binary needs to start outside cargo: the
+/// labs link their dependencies as one dynamic library (labs/support/dylib),
+/// found in `<target>/debug/deps`, with Rust's standard library from the
+/// toolchain. (`cargo run` and `cargo test` set the same.)
+pub fn library_path(workbook: &Workbook) -> (&'static str, std::ffi::OsString) {
+    let variable = match std::env::consts::OS {
+        "macos" => "DYLD_FALLBACK_LIBRARY_PATH",
+        "windows" => "PATH",
+        _ => "LD_LIBRARY_PATH",
+    };
+    let mut dirs = vec![workbook.target_dir.join("debug").join("deps")];
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    if let Ok(output) =
+        Command::new(rustc).args(["--print", "sysroot"]).current_dir(&workbook.root).output()
+    {
+        let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        dirs.push(PathBuf::from(sysroot).join(if variable == "PATH" { "bin" } else { "lib" }));
+    }
+    dirs.extend(std::env::var_os(variable).iter().flat_map(std::env::split_paths));
+    (variable, std::env::join_paths(dirs).unwrap_or_default())
+}
+
 /// An executable cargo built.
 #[derive(Debug)]
 pub struct Executable {

@@ -15,6 +15,10 @@
 //!   seconds with a message saying what hung instead of hanging the run;
 //!   [`eventually`]: wait, boundedly, for a condition to become true.
 
+// Links the dependency set dynamically (see dylib/src/lib.rs).
+#[cfg(not(windows))]
+use lab_deps as _;
+
 pub mod client;
 mod console;
 pub mod serve;

@@ -114,9 +114,12 @@ const TRAFFIC_LINES: usize = 3;
 /// [`screens`] as text, and the traffic's last report lines.
 fn capture(workbook: &Workbook, lab: &Lab, variant: Variant, args: &Args) -> Result<Captured> {
     let built = build(workbook, lab, variant)?;
-    let server = LabProcess::start(&built.server, lab, Ports::any_free()?)?;
-    let traffic =
-        built.traffic.as_deref().map(|traffic| Traffic::start(traffic, server.addr)).transpose()?;
+    let server = LabProcess::start(built.command(&built.server), lab, Ports::any_free()?)?;
+    let traffic = built
+        .traffic
+        .as_deref()
+        .map(|traffic| Traffic::start(built.command(traffic), server.addr))
+        .transpose()?;
 
     let tmux =
         Tmux::start(&format!("tokio-console http://{}", server.console), args.width, args.height)?;

@@ -94,10 +94,10 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     let built = build(workbook, &lab, variant)?;
     // From here on, the first Ctrl-C stops traffic and server tidily.
     process::handle_stop_myself();
-    let mut server = LabProcess::start(&built.server, &lab, ports)?;
+    let mut server = LabProcess::start(built.command(&built.server), &lab, ports)?;
     print_banner(workbook, &lab, variant, &server, args.no_traffic);
     let traffic = match (&built.traffic, args.no_traffic) {
-        (Some(traffic), false) => Some(Traffic::start(traffic, server.addr)?),
+        (Some(traffic), false) => Some(Traffic::start(built.command(traffic), server.addr)?),
         _ => None,
     };
 
@@ -218,6 +218,17 @@ pub struct Built {
     pub server: PathBuf,
     /// The lab's `examples/traffic.rs`, if it has one.
     pub traffic: Option<PathBuf>,
+    /// The library path they need (see [`cargo::library_path`]).
+    pub library_path: (&'static str, std::ffi::OsString),
+}
+
+impl Built {
+    /// A command that runs `executable`, one of these, outside cargo.
+    pub fn command(&self, executable: &Path) -> Command {
+        let mut command = Command::new(executable);
+        command.env(self.library_path.0, &self.library_path.1);
+        command
+    }
 }
 
 /// Builds the lab's server (`cargo build -p <package> --bin <package>`) and,
@@ -256,6 +267,7 @@ pub fn build(workbook: &Workbook, lab: &Lab, variant: Variant) -> Result<Built> 
         Some(copy)
     };
     Ok(Built {
+        library_path: cargo::library_path(workbook),
         server: find(&package).context("cargo built no executable for the lab's server")?,
         traffic: if has_traffic {
             Some(find("traffic").context("cargo built no traffic example")?)
@@ -273,8 +285,7 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    pub fn start(executable: &Path, server: SocketAddr) -> Result<Traffic> {
-        let mut command = Command::new(executable);
+    pub fn start(mut command: Command, server: SocketAddr) -> Result<Traffic> {
         command.arg(format!("http://{server}")).stdin(Stdio::null()).stdout(Stdio::piped());
         let mut child = Supervised::spawn(&mut command).context("could not start the traffic")?;
         let (lines_tx, lines) = mpsc::channel();
@@ -311,11 +322,11 @@ pub struct LabProcess {
 const STARTUP_LIMIT: Duration = Duration::from_secs(30);
 
 impl LabProcess {
-    /// Starts `binary` on the given ports with the console enabled, and
-    /// waits until it listens. Its output is shown, each line marked.
-    pub fn start(binary: &Path, lab: &Lab, ports: Ports) -> Result<LabProcess> {
+    /// Starts the server `command` runs on the given ports with the
+    /// console enabled, and waits until it listens. Its output is shown,
+    /// each line marked.
+    pub fn start(mut command: Command, lab: &Lab, ports: Ports) -> Result<LabProcess> {
         let console = SocketAddr::from((Ipv4Addr::LOCALHOST, ports.console));
-        let mut command = Command::new(binary);
         command
             .args(["--port", &ports.server.to_string()])
             .env("TOKIO_CONSOLE", "1")
@@ -325,7 +336,7 @@ impl LabProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = Supervised::spawn(&mut command)
-            .with_context(|| format!("could not start {}", binary.display()))?;
+            .with_context(|| format!("could not start {:?}", command.get_program()))?;
 
         // Both outputs go through one channel: lines until "listening on",
         // then shown as they come.
