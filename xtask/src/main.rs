@@ -49,6 +49,7 @@ enum Command {
 enum DevCommand {
     Verify(dev::verify::Args),
     CaptureConsole(dev::capture::Args),
+    LoopBench(dev::loop_bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
                 dev::verify::run(&workbook, args)
             }
             Command::Dev(DevCommand::CaptureConsole(args)) => dev::capture::run(&workbook, args),
+            Command::Dev(DevCommand::LoopBench(args)) => dev::loop_bench::run(&workbook, args),
         }
     });
     match result {

@@ -1,7 +1,8 @@
 //! The maintainer's verbs, under `cargo xtask dev`: `verify` proves the
 //! course is sound (every starter fails as declared, every solution passes,
 //! the book builds), `capture-console` records the book's tokio-console
-//! screens.
+//! screens, `loop-bench` times the learner's edit-and-test loop.
 
 pub mod capture;
+pub mod loop_bench;
 pub mod verify;

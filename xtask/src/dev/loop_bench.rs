@@ -1,0 +1,102 @@
+//! `cargo xtask dev loop-bench`: how long the learner's loop takes, measured.
+//!
+//! The loop is: save a lab's `src/lib.rs`, run `cargo test -p <lab>`, read
+//! the result. For each lab this makes a real edit (a comment appended, so
+//! the crate recompiles), then times the build (`cargo test --no-run`) and
+//! the tests (`cargo test`, which then has nothing to build) separately, a
+//! few times, and prints the median of each. The lab's file is put back
+//! afterwards (after a Ctrl-C, by the next run). Run it on a quiet machine:
+//! it is a benchmark, not a test.
+
+use std::fs;
+use std::process::{ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cargo;
+use crate::workbook::{Lab, Workbook};
+
+/// Time the learner's loop (edit -> build -> test result) for each lab.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The labs to measure (slug or number); default: all.
+    pub labs: Vec<String>,
+    /// Runs per lab; the median is shown.
+    #[arg(long, default_value_t = 7)]
+    pub runs: usize,
+}
+
+pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+    crate::process::exit_on_signal();
+    let labs: Vec<Lab> = match args.labs.as_slice() {
+        [] => workbook.labs()?.0,
+        names => names.iter().map(|name| workbook.lab(name)).collect::<Result<_>>()?,
+    };
+    println!("median of {} runs after a real edit of src/lib.rs, warm\n", args.runs);
+    println!("{:14} {:>8} {:>8} {:>8}", "lab", "build", "tests", "total");
+    for lab in &labs {
+        let (build, tests) = measure(workbook, lab, args.runs)?;
+        let total = build + tests;
+        println!("{:14} {:>7.2}s {:>7.2}s {:>7.2}s", lab.slug, build, tests, total);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The medians of the build and the test run, in seconds.
+fn measure(workbook: &Workbook, lab: &Lab, runs: usize) -> Result<(f64, f64)> {
+    let lib = lab.dir.join("src").join("lib.rs");
+    let text = fs::read_to_string(&lib).with_context(|| format!("reading {}", lib.display()))?;
+    // A run stopped by Ctrl-C leaves its edit behind; the next one takes it out.
+    let original = match text.find("\n// loop-bench edit ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    };
+    let _restore = Restore { path: lib.clone(), text: original.clone() };
+    // One untimed round first, so that only the lab itself is rebuilt.
+    time(workbook, &lab.slug, true)?;
+    let (mut builds, mut tests) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        fs::write(&lib, format!("{original}\n// loop-bench edit {run}\n"))?;
+        builds.push(time(workbook, &lab.slug, true)?);
+        tests.push(time(workbook, &lab.slug, false)?);
+    }
+    Ok((median(builds), median(tests)))
+}
+
+/// Seconds `cargo test -p <package>` takes (`--no-run` with `build_only`).
+/// The tests may fail (a starter): only the time counts.
+fn time(workbook: &Workbook, package: &str, build_only: bool) -> Result<f64> {
+    let mut command = cargo::command(workbook);
+    command.args(["test", "--quiet", "--package", package]);
+    if build_only {
+        command.arg("--no-run");
+    }
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let started = Instant::now();
+    let status = command.status().context("running cargo")?;
+    let seconds = started.elapsed().as_secs_f64();
+    if build_only && !status.success() {
+        bail!("`cargo test -p {package} --no-run` failed: does the lab compile?");
+    }
+    Ok(seconds)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Puts a file's text back when dropped.
+struct Restore {
+    path: std::path::PathBuf,
+    text: String,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if fs::write(&self.path, &self.text).is_err() {
+            eprintln!("warning: could not put back {}", self.path.display());
+        }
+    }
+}
