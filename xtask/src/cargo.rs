@@ -150,11 +150,11 @@ pub fn library_path(workbook: &Workbook) -> (&'static str, std::ffi::OsString) {
     };
     let mut dirs = vec![workbook.target_dir.join("debug").join("deps")];
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    if let Ok(output) =
-        Command::new(rustc).args(["--print", "sysroot"]).current_dir(&workbook.root).output()
-    {
-        let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        dirs.push(PathBuf::from(sysroot).join(if variable == "PATH" { "bin" } else { "lib" }));
+    // Where the toolchain keeps the standard library as a shared library.
+    let libdir =
+        Command::new(rustc).args(["--print", "target-libdir"]).current_dir(&workbook.root).output();
+    if let Ok(output) = libdir {
+        dirs.push(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
     }
     dirs.extend(std::env::var_os(variable).iter().flat_map(std::env::split_paths));
     (variable, std::env::join_paths(dirs).unwrap_or_default())

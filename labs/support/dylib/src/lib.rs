@@ -10,7 +10,7 @@
 //!
 //! `cargo run`, `cargo test` and `cargo xtask` set the library path the
 //! binaries need. To start a lab's binary by hand, set it too:
-//! `LD_LIBRARY_PATH=target/debug/deps:$(rustc --print sysroot)/lib`
+//! `LD_LIBRARY_PATH=target/debug/deps:$(rustc --print target-libdir)`
 //! (`DYLD_FALLBACK_LIBRARY_PATH` on macOS). On Windows, where a DLL exports at
 //! most 65,535 symbols, the labs link statically as before.
 
