@@ -28,17 +28,28 @@ const CHAPTER: &str = "http://127.0.0.1:3000/01-blocking.html";
 /// 1 s. On the lab's single-thread runtime they only overlap if each handler
 /// hands the thread back while it waits; a handler that puts the thread
 /// itself to sleep keeps every other request out until it is done.
+///
+/// Two other ways to miss "about 100 ms" get messages of their own. Far less
+/// means the handler did not wait at all. One after another while `/health`
+/// (asked all along) answers at once means the server is not blocked: the
+/// ten are waiting for each other, as behind a lock each holds while it waits.
 #[tokio::test]
 async fn ten_slow_requests_finish_together() {
     let server = TestServer::start_current_thread(blocking::app());
     let client = Client::new();
     let url = server.url(&format!("/slow?ms={SLOW_MS}"));
+    let health_url = server.url("/health");
 
-    let ten = within(
-        LIMIT,
-        "10 concurrent GET /slow",
-        burst(10, |_| client.get(&url)),
-    )
+    let (ten, slowest_health) = within(LIMIT, "10 concurrent GET /slow", async {
+        let ten = tokio::spawn(burst(10, move |_| client.get(&url)));
+        // Meanwhile, how long does the server take to answer anything else?
+        let mut slowest_health = Duration::ZERO;
+        while !ten.is_finished() {
+            slowest_health = slowest_health.max(get(&health_url).await.elapsed);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (ten.await.expect("the slow requests"), slowest_health)
+    })
     .await;
 
     assert!(
@@ -47,14 +58,32 @@ async fn ten_slow_requests_finish_together() {
          Read: {CHAPTER}#the-exercise",
         ten.statuses()
     );
-    let limit_ms = 5 * SLOW_MS;
+    let took = ten.elapsed.as_millis();
     assert!(
-        ten.elapsed.as_millis() < limit_ms,
-        "10 concurrent requests to a {SLOW_MS} ms handler took {} ms; expected about \
-         {SLOW_MS} ms (limit {limit_ms} ms).\n\
+        took >= SLOW_MS / 2,
+        "10 concurrent requests to a {SLOW_MS} ms handler were all answered in {took} ms; \
+         expected about {SLOW_MS} ms.\n\
+         They did not wait at all: is the wait created but never awaited?\n\
+         Read: {CHAPTER}#the-idea"
+    );
+    let limit_ms = 5 * SLOW_MS;
+    if took >= limit_ms && slowest_health < Duration::from_millis(SLOW_MS as u64 / 2) {
+        panic!(
+            "10 concurrent requests to a {SLOW_MS} ms handler took {took} ms; expected about \
+             {SLOW_MS} ms (limit {limit_ms} ms). Yet /health answered within {} ms all along.\n\
+             The runtime is free, and the requests are waiting for each other: do they share a \
+             lock that each holds while it waits?\n\
+             Read: http://127.0.0.1:3000/02-shared-state.html#holding-a-lock-across-await",
+            slowest_health.as_millis()
+        );
+    }
+    assert!(
+        took < limit_ms,
+        "10 concurrent requests to a {SLOW_MS} ms handler took {took} ms; expected about \
+         {SLOW_MS} ms (limit {limit_ms} ms), and /health took up to {} ms meanwhile.\n\
          They ran one after another: is something blocking the runtime instead of awaiting?\n\
          Read: {CHAPTER}#see-the-bug",
-        ten.elapsed.as_millis()
+        slowest_health.as_millis()
     );
 }
 
@@ -102,6 +131,16 @@ async fn health_answers_while_slow_requests_wait() {
                      Read: {CHAPTER}#the-health-endpoint"
                 );
                 break;
+            }
+            if five_slow.is_finished() {
+                let five = five_slow.await.expect("the slow requests");
+                panic!(
+                    "5 concurrent GET /slow?ms=500 were answered in {} ms, before /health saw \
+                     them in flight (last report: {report}); expected them to wait about 500 ms.\n\
+                     They did not wait at all: is the wait created but never awaited?\n\
+                     Read: {CHAPTER}#the-idea",
+                    five.elapsed.as_millis()
+                );
             }
             assert!(
                 started.elapsed() < Duration::from_millis(900),

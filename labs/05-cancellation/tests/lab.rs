@@ -15,9 +15,9 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use cancellation::{Observations, app};
+use cancellation::{Observations, STEP, app};
 use lab_support::client::{get, leave_after, send};
 use lab_support::{TestServer, eventually, within};
 
@@ -29,6 +29,8 @@ const NO_TIMEOUT: Duration = Duration::from_secs(60);
 const SHORT_TIMEOUT: Duration = Duration::from_millis(300);
 /// Work that is still going on long after the test has looked: 3 s.
 const LONG_WORK: u32 = 300;
+/// A report that is over soon after the test has looked: 1 s.
+const SHORT_WORK: u32 = 100;
 /// How long a client waits for an answer before it hangs up.
 const PATIENCE: Duration = Duration::from_millis(200);
 /// How long cancelled work may take to notice: generous on a busy machine.
@@ -75,6 +77,11 @@ fn abandoned_gauge_hint(gauge: i64) -> &'static str {
          decremented after `next.run(request).await`?"
     }
 }
+
+/// What to suspect when a render whose client was waiting is answered 503
+/// before a single tile, as if called off the moment it began.
+const CALLED_OFF_AT_ONCE: &str = "The render was called off as it began, though its client was \
+     waiting: is what calls it off fired at once, by a guard bound with `let _ = ...`?";
 
 /// Runs a test's body within [`LIMIT`].
 async fn bounded(what: &str, body: impl Future<Output = ()>) {
@@ -129,6 +136,16 @@ async fn a_short_render_answers_with_its_checksum() {
     let (server, observed) = start(NO_TIMEOUT);
     bounded("GET /render?steps=5", async {
         let reply = get(&server.url("/render?steps=5")).await;
+        let tiles = observed.snapshot().render_steps;
+        assert!(
+            reply.status == 200 || tiles > 0,
+            "GET /render?steps=5 answered {} after {:?}, before a single tile was rendered; \
+             expected 200 \"rendered 5 tiles, checksum ...\".\n\
+             {CALLED_OFF_AT_ONCE}\n\
+             Read: {CHAPTER}#a-loop-on-a-blocking-thread",
+            reply.status,
+            reply.elapsed
+        );
         assert!(
             reply.status == 200 && reply.body.starts_with("rendered 5 tiles, checksum "),
             "GET /render?steps=5 answered {} {:?}; expected 200 \"rendered 5 tiles, checksum \
@@ -175,12 +192,18 @@ async fn report_work_stops_when_the_client_leaves() {
         );
         let before_leaving = observed.snapshot().report_steps;
         let more = steps_after_settling(|| observed.snapshot().report_steps).await;
+        let suspect = if observed.snapshot().in_flight == 0 {
+            "Is the report's work running in tasks that nothing stops when the handler is \
+             dropped?"
+        } else {
+            "Is the report's work, or the whole request (it still counts as in flight), running \
+             in a task that nothing stops when the client leaves?"
+        };
         assert!(
             more == 0,
             "The report kept working after its client left: {more} more steps in the {WINDOW:?} \
              that began {SETTLE:?} after the hang-up; expected none.\n\
-             Is the report's work running in tasks that nothing stops when the handler is \
-             dropped?\n\
+             {suspect}\n\
              Read: {CHAPTER}#work-that-escapes-the-request"
         );
         assert!(
@@ -198,14 +221,18 @@ async fn report_work_stops_when_the_client_leaves() {
 /// handler's `.await` stays up forever when the client leaves, because that
 /// line never runs. (A value whose `Drop` does the decrement runs however the
 /// request ends; bound to `_`, though, it is dropped on the spot, and the
-/// gauge never shows the request at all.)
+/// gauge never shows the request at all.) The report here is short (1 s), so
+/// that a gauge which does come down, but only once the report's work is
+/// done, is seen too: then the request ran to its end with nobody waiting,
+/// in a task of its own that hyper cannot drop.
 #[tokio::test]
 async fn in_flight_gauge_returns_to_zero_when_a_client_leaves() {
     let (server, observed) = start(NO_TIMEOUT);
-    let path = format!("/report?steps={LONG_WORK}");
+    let path = format!("/report?steps={SHORT_WORK}");
     bounded(
         "a client leaving /report, then the in-flight gauge",
         async {
+            let sent = Instant::now();
             let (addr, path) = (server.addr(), path.clone());
             let client = tokio::spawn(async move { leave_after(addr, &path, PATIENCE).await });
             let mut most_in_flight = 0;
@@ -224,14 +251,33 @@ async fn in_flight_gauge_returns_to_zero_when_a_client_leaves() {
             );
 
             let in_flight = || observed.snapshot().in_flight;
-            eventually(SETTLE + WINDOW, || in_flight() == 0).await;
-            let gauge = in_flight();
+            if eventually(SETTLE + WINDOW, || in_flight() == 0).await {
+                return;
+            }
+            // Still up: wait out the report's own second of work (and then some).
+            let report_done = STEP * SHORT_WORK + SETTLE;
+            let back_to_zero = eventually(report_done.saturating_sub(sent.elapsed()), || {
+                in_flight() == 0
+            })
+            .await;
             assert!(
-                gauge == 0,
-                "The in-flight gauge reads {gauge} {:?} after the only client left; expected 0.\n\
+                !back_to_zero,
+                "The in-flight gauge came back to 0 only {:.1?} after the request, when its \
+                 report's work was done, though its client left after {PATIENCE:?}; expected 0 \
+                 within {:?} of the hang-up.\n\
+                 The request ran to its end with nobody waiting: is it running in a task of its \
+                 own, which hyper cannot drop when the client leaves?\n\
+                 Read: {CHAPTER}#work-that-escapes-the-request",
+                sent.elapsed(),
+                SETTLE + WINDOW
+            );
+            let gauge = in_flight();
+            panic!(
+                "The in-flight gauge reads {gauge}, {:.1?} after the only client left; expected \
+                 0.\n\
                  {}\n\
                  Read: {CHAPTER}#state-that-assumes-the-end",
-                SETTLE + WINDOW,
+                sent.elapsed() - PATIENCE,
                 abandoned_gauge_hint(gauge)
             );
         },
@@ -253,6 +299,18 @@ async fn a_timed_out_render_answers_503_and_stops() {
         "GET /render past its timeout, then the render's work",
         async {
             let reply = send(reqwest::Client::new().get(&url)).await;
+            let all_the_work = STEP * LONG_WORK;
+            assert!(
+                reply.status == 503 || reply.elapsed < all_the_work / 2,
+                "GET /render?steps={LONG_WORK} (3 s of work, a {SHORT_TIMEOUT:?} timeout) \
+                 answered {} after {:.2?}, when its work was all done; expected 503 after \
+                 {SHORT_TIMEOUT:?}.\n\
+                 The timeout never got its turn: does the render's loop hold the handler's \
+                 thread from tile to tile, with no .await where a timeout can step in?\n\
+                 Read: {CHAPTER}#a-loop-on-a-blocking-thread",
+                reply.status,
+                reply.elapsed
+            );
             assert!(
                 reply.status == 503,
                 "GET /render?steps={LONG_WORK} (3 s of work, a {SHORT_TIMEOUT:?} timeout) \
@@ -292,20 +350,33 @@ async fn render_work_stops_when_the_client_leaves() {
     let path = format!("/render?steps={LONG_WORK}");
     bounded("a client leaving /render, then the render's work", async {
         let answer = leave_after(server.addr(), &path, PATIENCE).await;
+        let called_off = answer.as_deref().is_some_and(|line| line.contains(" 503 "))
+            && observed.snapshot().render_steps == 0;
         assert!(
             answer.is_none(),
             "GET {path} answered within {PATIENCE:?} ({answer:?}); expected no answer yet: the \
              render takes 3 s.\n\
-             Read: {CHAPTER}#the-exercise"
+             {}Read: {CHAPTER}#the-exercise",
+            if called_off {
+                format!("{CALLED_OFF_AT_ONCE}\n")
+            } else {
+                String::new()
+            }
         );
         let before_leaving = observed.snapshot().render_steps;
         let more = steps_after_settling(|| observed.snapshot().render_steps).await;
+        let suspect = if observed.snapshot().in_flight == 0 {
+            "Does the render's loop hear of a client leaving, or only of timeouts, or of nothing \
+             at all?"
+        } else {
+            "Does the render's loop hear of a client leaving? (The request still counts as in \
+             flight: is its handler still running, never dropped?)"
+        };
         assert!(
             more == 0,
             "The render kept working after its client left: {more} more tiles in the {WINDOW:?} \
              that began {SETTLE:?} after the hang-up; expected none (no timeout was involved).\n\
-             Does the loop on the blocking thread hear of a client leaving, or only of timeouts, \
-             or of nothing at all?\n\
+             {suspect}\n\
              Read: {CHAPTER}#a-loop-on-a-blocking-thread"
         );
         assert!(
@@ -314,6 +385,105 @@ async fn render_work_stops_when_the_client_leaves() {
              render to start at once.\n\
              Read: {CHAPTER}#the-exercise"
         );
+    })
+    .await;
+}
+
+/// How many renders [`stats_answer_at_once_while_renders_run`] runs at once.
+const RENDERS: usize = 4;
+/// How long each of them is: 0.5 s on a thread of its own.
+const RENDER_WORK: u32 = 50;
+
+/// While renders run, the server still answers everyone else at once. A
+/// render is CPU-bound: each tile holds a thread for 10 ms. Run on the
+/// runtime's own threads, the loop can be made to stop when its client leaves
+/// (an `.await` between tiles is a point where dropping the future stops it),
+/// but every tile still takes a runtime thread away from every other request:
+/// chapter 01's bug. On a server with one runtime thread, as here, a cheap
+/// `GET /stats` then waits for tile after tile; the loop belongs beside the
+/// runtime, on a thread of its own.
+#[tokio::test]
+async fn stats_answer_at_once_while_renders_run() {
+    let observed = Arc::new(Observations::default());
+    let server = TestServer::start_current_thread(app(observed.clone(), NO_TIMEOUT));
+    let render_url = server.url(&format!("/render?steps={RENDER_WORK}"));
+    bounded("GET /stats while renders run", async {
+        let renders: Vec<_> = (0..RENDERS)
+            .map(|_| {
+                let url = render_url.clone();
+                tokio::spawn(async move { get(&url).await })
+            })
+            .collect();
+        let started = eventually(Duration::from_secs(2), || {
+            observed.snapshot().render_steps >= RENDERS as u64
+                || renders.iter().all(|render| render.is_finished())
+        })
+        .await;
+        let tiles = observed.snapshot().render_steps;
+        if tiles < RENDERS as u64 {
+            let mut answers = Vec::new();
+            for render in renders.iter().filter(|render| !render.is_finished()) {
+                render.abort();
+            }
+            for render in renders {
+                if let Ok(reply) = render.await {
+                    answers.push(reply.status.as_u16());
+                }
+            }
+            panic!(
+                "{RENDERS} renders were asked for, and {} tiles were done {}; expected them to \
+                 start at once and take about {:?}.\n\
+                 {}Read: {CHAPTER}#the-exercise",
+                tiles,
+                if started {
+                    format!("before they were answered {answers:?}")
+                } else {
+                    "after 2 s".to_owned()
+                },
+                STEP * RENDER_WORK,
+                if answers.contains(&503) {
+                    format!("{CALLED_OFF_AT_ONCE}\n")
+                } else {
+                    String::new()
+                }
+            );
+        }
+
+        let stats_url = server.url("/stats");
+        // Nine tries, or fewer if the server is that slow to answer.
+        let patience = Duration::from_secs(1);
+        let asking = Instant::now();
+        let mut took = Vec::new();
+        while took.len() < 9 && asking.elapsed() < 2 * patience {
+            match tokio::time::timeout(patience, get(&stats_url)).await {
+                Ok(reply) => took.push(reply.elapsed),
+                Err(_) => took.push(patience),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        took.sort_unstable();
+        let median = took[took.len() / 2];
+        assert!(
+            median < 2 * STEP,
+            "GET /stats took {median:.1?} to answer (the median of {} tries; the slowest \
+             {:.1?}) while {RENDERS} renders ran; expected a few ms: nothing should wait for a \
+             render.\n\
+             A render is holding the runtime's thread from tile to tile: does its loop run on \
+             the runtime, instead of on a thread of its own?\n\
+             Read: {CHAPTER}#a-loop-on-a-blocking-thread",
+            took.len(),
+            took[took.len() - 1]
+        );
+        for render in renders {
+            let reply = render.await.expect("a render's client");
+            assert!(
+                reply.status == 200,
+                "GET /render?steps={RENDER_WORK} answered {} {:?}; expected 200.\n\
+                 Read: {CHAPTER}#the-exercise",
+                reply.status,
+                reply.body
+            );
+        }
     })
     .await;
 }

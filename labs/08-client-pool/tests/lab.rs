@@ -94,7 +94,7 @@ async fn twenty_proxied_requests_reuse_a_few_upstream_connections() {
         "20 proxied requests, one after another, opened {opened} TCP connections to the upstream; \
          expected a few at most (≤ 3), reused from a pool.\n\
          Every request pays for a connection of its own: is a new `reqwest::Client` built for \
-         every request?\n\
+         every request, or does the pool keep no idle connection for the next one?\n\
          Read: {CHAPTER}#one-client-for-the-whole-server"
     );
 }
@@ -132,6 +132,80 @@ async fn a_hung_upstream_answers_504_within_the_deadline() {
          upstream did not answer in time.\n\
          The deadline works, but it is answered like any other failure: is a timed-out call told \
          apart from the rest?\n\
+         Read: {CHAPTER}#timeouts",
+        reply.status,
+        reply.elapsed,
+        reply.body,
+    );
+}
+
+/// An upstream that answers its status at once and then sends its body
+/// slowly, a line every 50 ms for 2 s, must cost the proxy no more than its
+/// deadline either: 504 Gateway Timeout. The deadline is for the whole call,
+/// body included. One that covers only the wait for the status line, or each
+/// pause between two reads (restarted whenever a few bytes arrive), never
+/// fires while a line keeps coming, and the handler waits for the whole body.
+#[tokio::test]
+async fn an_upstream_that_trickles_its_body_answers_504_within_the_deadline() {
+    let upstream = Upstream::start();
+    let proxy = proxy_to(upstream.url(""));
+    let client = Client::new();
+    let path = "/proxy/stream/40/50";
+    let patience = DEADLINE * 3;
+    let reply = within(LIMIT, "GET /proxy/stream/40/50", async {
+        tokio::time::timeout(patience, send(client.get(proxy.url(path)))).await
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "GET {path} (an upstream that answers its status at once, then a line every 50 ms \
+             for 2 s) got no answer in {patience:?}, though the deadline is {DEADLINE:?}; \
+             expected 504 within the deadline.\n\
+             Does the deadline cover the whole call, body included? One on the status line \
+             alone, or on each pause between reads, never fires while lines keep coming.\n\
+             Read: {CHAPTER}#timeouts"
+        )
+    });
+    assert!(
+        reply.status == 504,
+        "GET {path} (an upstream that answers its status at once, then a line every 50 ms) \
+         answered {} after {:.2?} ({:?}); expected 504 Gateway Timeout: the body did not \
+         arrive in time.\n\
+         Is a call that timed out while reading the body told apart from other failures?\n\
+         Read: {CHAPTER}#timeouts",
+        reply.status,
+        reply.elapsed,
+        reply.body,
+    );
+}
+
+/// The status page calls the same upstream, and a hung upstream must cost it
+/// no more than the deadline too: `GET /check/hang` answers 504 within it.
+/// Every call to the upstream needs the deadline, not only the proxy's.
+#[tokio::test]
+async fn a_status_check_of_a_hung_upstream_answers_504_within_the_deadline() {
+    let upstream = Upstream::start();
+    let proxy = proxy_to(upstream.url(""));
+    let client = Client::new();
+    let patience = DEADLINE * 3;
+    let reply = within(LIMIT, "GET /check/hang", async {
+        tokio::time::timeout(patience, send(client.get(proxy.url("/check/hang")))).await
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "GET /check/hang got no answer in {patience:?}, though the proxy's deadline is \
+             {DEADLINE:?}; expected 504 within the deadline.\n\
+             The status page still waits for an upstream that will never answer: does every \
+             call to the upstream have the deadline, the status page's too?\n\
+             Read: {CHAPTER}#timeouts"
+        )
+    });
+    assert!(
+        reply.status == 504,
+        "GET /check/hang answered {} after {:.2?} ({:?}); expected 504 Gateway Timeout: the \
+         upstream did not answer in time.\n\
+         Is a timed-out call of the status page told apart from other failures?\n\
          Read: {CHAPTER}#timeouts",
         reply.status,
         reply.elapsed,
@@ -225,7 +299,8 @@ async fn how_the_bodies_ended(upstream: &Upstream, calls: usize) -> (String, &'s
     match upstream.streams_abandoned() {
         0 => (
             "The upstream sent every body to the end, so the bodies are read: is a new \
-             `reqwest::Client` built for every request?"
+             `reqwest::Client` built for every request, or does the pool keep no idle \
+             connection for the next one?"
                 .to_string(),
             "one-client-for-the-whole-server",
         ),
@@ -239,23 +314,36 @@ async fn how_the_bodies_ended(upstream: &Upstream, calls: usize) -> (String, &'s
     }
 }
 
-/// 8 proxied requests at once make at most `max_upstream_calls` (4) calls to
+/// 12 proxied requests at once make at most `max_upstream_calls` (4) calls to
 /// the upstream at the same time. reqwest has no per-host connection limit:
 /// it opens as many connections as there are calls in flight, so the bound is
-/// the server's own turns, which every call must hold while it runs.
+/// the server's own turns, which every call must hold while it runs. The
+/// requests beyond the first 4 wait for a turn, up to two calls long; the
+/// deadline is for a call to the upstream (`Config::deadline`), so that wait
+/// must not count against it: every one of the 12 is answered 200.
 #[tokio::test]
 async fn at_most_the_configured_calls_reach_the_upstream_at_once() {
     let upstream = Upstream::start();
     let proxy = proxy_to(upstream.url(""));
     let client = Client::new();
-    let requests = 2 * MAX_UPSTREAM_CALLS;
+    let requests = 3 * MAX_UPSTREAM_CALLS;
     let started = Instant::now();
     let replies = within(
         LIMIT,
-        "8 concurrent proxied requests",
+        "12 concurrent proxied requests",
         burst(requests, |_| client.get(proxy.url("/proxy/slow/100"))),
     )
     .await;
+    let timed_out = replies.count(reqwest::StatusCode::GATEWAY_TIMEOUT);
+    assert!(
+        timed_out == 0,
+        "{requests} concurrent GET /proxy/slow/100 answered {:?}; expected 200 for every one.\n\
+         {timed_out} timed out, though the upstream answers in 100ms, half the {DEADLINE:?} \
+         deadline: they had waited for a turn first. Does the deadline count the wait for a \
+         turn, not only the call to the upstream?\n\
+         Read: {CHAPTER}#no-limit-per-host",
+        replies.statuses()
+    );
     assert!(
         replies.count(reqwest::StatusCode::OK) == requests,
         "{requests} concurrent GET /proxy/slow/100 answered {:?}; expected 200 for every one.\n\

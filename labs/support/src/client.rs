@@ -1,5 +1,6 @@
 //! Clients that behave like a server's users: many at once, impatient ones
-//! that leave early, and ones from another address.
+//! that leave early, and ones from another address; and, for a race between
+//! a server's threads, thousands of in-process calls started in pairs.
 //!
 //! In the tests' helpers every transport error panics with the URL and a hint,
 //! because in a lab test a refused or reset connection is itself the finding
@@ -13,13 +14,18 @@
 use std::fmt::Display;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::Router;
+use axum::body::Body;
 use futures::future::join_all;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, StatusCode, Url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tower::ServiceExt;
 
 /// A complete response, and how long it took from sending to the last byte.
 #[derive(Debug, Clone)]
@@ -100,6 +106,115 @@ pub async fn burst(n: usize, request: impl Fn(usize) -> RequestBuilder) -> Burst
     Burst {
         replies,
         elapsed: started.elapsed(),
+    }
+}
+
+/// Calls `app` with `GET path` in-process (no sockets), keeping `at_once`
+/// calls in flight for `duration`: each of `at_once` tasks of the current
+/// runtime sends one request after another until the time is up, and the
+/// calls start in pairs, two at the same instant on two threads. Returns
+/// what `look` makes of each reply (it runs in the calling tasks, in
+/// parallel), in no particular order.
+///
+/// This is for a race between threads, where a handler's read and write of
+/// shared state have no `.await` between them: only two threads running
+/// those same lines at the same instant can come between them. Over sockets
+/// that is rare, because the network takes most of each request; in-process,
+/// on a multi-thread runtime (`#[tokio::test(flavor = "multi_thread")]`),
+/// with thousands of calls in flight and each call released together with a
+/// partner, it happens many times a second. For pure logic (DESIGN §3.7).
+pub async fn keep_calling<T: Send + 'static>(
+    app: &Router,
+    path: &str,
+    at_once: usize,
+    duration: Duration,
+    look: fn(Reply) -> T,
+) -> Vec<T> {
+    let until = Instant::now() + duration;
+    let start_line = Arc::new(StartLine::default());
+    let callers: Vec<_> = (0..at_once)
+        .map(|_| {
+            let (app, path, start_line) = (app.clone(), path.to_owned(), start_line.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while Instant::now() < until {
+                    start_line.wait_for_a_partner();
+                    // Awaited at once: the app runs up to its first `.await`
+                    // in this same poll, as close to the partner as it gets.
+                    seen.push(look(call(&app, &path).await));
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for caller in callers {
+        match caller.await {
+            Ok(more) => seen.extend(more),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("a caller of the app was cancelled: {e}"),
+        }
+    }
+    seen
+}
+
+/// Where calls wait for each other, so that two start at the same instant.
+///
+/// Calls arrive one by one and pair up: the first of a pair spins until the
+/// second arrives (or gives up after [`Self::PATIENCE`]), and then both go.
+#[derive(Debug, Default)]
+struct StartLine {
+    /// Calls that reached the line so far: each takes a ticket.
+    arrived: AtomicUsize,
+    /// The ticket of the last call that arrived second, and so released the
+    /// call that arrived just before it.
+    released: AtomicUsize,
+}
+
+impl StartLine {
+    /// How long a call waits for a partner before it starts alone. When
+    /// another core runs a caller too, the partner comes within a few
+    /// microseconds; when the other cores are busy elsewhere, waiting longer
+    /// only wastes this one.
+    const PATIENCE: Duration = Duration::from_micros(5);
+
+    /// Returns when the next call arrives, or after [`Self::PATIENCE`]. It
+    /// spins rather than awaits, to keep its thread ready to go at once.
+    fn wait_for_a_partner(&self) {
+        let ticket = self.arrived.fetch_add(1, Ordering::SeqCst);
+        if ticket % 2 == 1 {
+            self.released.store(ticket, Ordering::SeqCst);
+            return;
+        }
+        let waiting = Instant::now();
+        while self.released.load(Ordering::SeqCst) != ticket + 1
+            && waiting.elapsed() < Self::PATIENCE
+        {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// `GET path`, answered by `app` in-process.
+async fn call(app: &Router, path: &str) -> Reply {
+    let request = axum::http::Request::get(path)
+        .body(Body::empty())
+        .unwrap_or_else(|e| panic!("GET {path}: not a valid request ({e})"));
+    let sent = Instant::now();
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let (status, headers) = (response.status(), response.headers().clone());
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_else(|e| panic!("read the body of GET {path}: {e}"));
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        elapsed: sent.elapsed(),
     }
 }
 

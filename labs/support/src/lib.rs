@@ -7,8 +7,9 @@
 //!   ([`TestServer`]) or on a known port for a learner with curl
 //!   ([`LabServer`], used by every `cargo run -p <lab>`).
 //! - [`client`]: drive an app the way its users do: many requests at once,
-//!   a client that gives up and leaves, a client from another loopback address;
-//!   and the few helpers of the labs' console traffic (`examples/traffic.rs`).
+//!   a client that gives up and leaves, a client from another loopback address,
+//!   thousands of in-process calls for a race between threads; and the few
+//!   helpers of the labs' console traffic (`examples/traffic.rs`).
 //! - [`upstream`]: a server to call out to, which counts the connections and
 //!   requests it sees and can be slow, hang or fail on demand.
 //! - [`within`]: a time bound for every test, so that a hung starter fails in
