@@ -61,7 +61,9 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         "Compiling every lab and its tests (a few minutes the first time)",
         &test_build,
     )?;
-    let mut server_build = vec!["build"];
+    // `--bins`: a lab and its solution share a library name, and building both
+    // libraries as targets of their own would put two files at one path.
+    let mut server_build = vec!["build", "--bins"];
     server_build.extend(packages.iter().map(String::as_str));
     step(workbook, "Compiling every lab's server", &server_build)?;
 
