@@ -14,33 +14,17 @@ mod fixture;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fixture::{Running, Workbook, http_get};
+use fixture::{Workbook, http_get};
 use serde_json::Value;
 
 /// How soon a change must reach a listening page. The server notices within
 /// 250 ms plus one computation of the states (a few ms per lab); this leaves
 /// room for a busy 2-core machine.
 const PROMPT: Duration = Duration::from_secs(2);
-
-/// Starts `book --port 0` for `workbook`, built into `dest`; returns the
-/// server and its URL.
-fn serve_book(workbook: &Workbook, dest: &Path) -> (Running, String) {
-    let mut served = workbook.spawn(&["book", "--port", "0", "--dest-dir", dest.to_str().unwrap()]);
-    let line = served.wait_for("Serving the book at ", fixture::LIMIT);
-    let url = line
-        .split("Serving the book at ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
-    (served, url)
-}
 
 /// What the event stream delivers, in order.
 #[derive(Debug)]
@@ -222,7 +206,7 @@ fn find_lab(labs: &Value, slug: &str) -> Value {
 fn the_events_follow_a_lab_from_not_started_to_passing() {
     let workbook = Workbook::new();
     let dest = tempfile::tempdir().unwrap();
-    let (_served, url) = serve_book(&workbook, dest.path());
+    let (_served, url) = workbook.serve_book(dest.path());
 
     let mut events = EventStream::connect(&url, "/workbook/events");
     assert!(events.head.starts_with("HTTP/1.1 200"), "the event stream answers:\n{}", events.head);
@@ -292,7 +276,7 @@ fn the_events_follow_a_lab_from_not_started_to_passing() {
 fn no_event_is_sent_without_a_change_of_state() {
     let workbook = Workbook::new();
     let dest = tempfile::tempdir().unwrap();
-    let (_served, url) = serve_book(&workbook, dest.path());
+    let (_served, url) = workbook.serve_book(dest.path());
     let mut events = EventStream::connect(&url, "/workbook/events");
     events.next_labs(PROMPT);
     let ran = workbook.run(&["hint", "demo"]);
@@ -315,7 +299,7 @@ fn no_event_is_sent_without_a_change_of_state() {
 fn the_book_server_stops_at_once_with_pages_listening() {
     let workbook = Workbook::new();
     let dest = tempfile::tempdir().unwrap();
-    let (mut served, url) = serve_book(&workbook, dest.path());
+    let (mut served, url) = workbook.serve_book(dest.path());
     let mut pages: Vec<EventStream> =
         (0..3).map(|_| EventStream::connect(&url, "/workbook/events")).collect();
     for page in &mut pages {
@@ -365,7 +349,7 @@ fn the_chapters_load_the_live_state_script_from_the_book_itself() {
     workbook.write("book/theme/workbook-live.js", script);
     workbook.write("book/theme/workbook-live.css", style);
     let dest = tempfile::tempdir().unwrap();
-    let (_served, url) = serve_book(&workbook, dest.path());
+    let (_served, url) = workbook.serve_book(dest.path());
     let (status, page) = http_get(&url, "/00-demo.html");
     assert!(status.contains("200"), "GET /00-demo.html: {status}");
     let source = page

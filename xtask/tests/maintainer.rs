@@ -263,24 +263,11 @@ fn book_on_a_taken_port_suggests_another() {
     );
 }
 
-/// Starts `book --port 0`; returns the server and its URL.
-fn serve_book(workbook: &Workbook, dest: &std::path::Path) -> (fixture::Running, String) {
-    let mut served = workbook.spawn(&["book", "--port", "0", "--dest-dir", dest.to_str().unwrap()]);
-    let line = served.wait_for("Serving the book at ", fixture::LIMIT);
-    let url = line
-        .split("Serving the book at ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_owned();
-    (served, url)
-}
-
 #[test]
 fn the_served_book_shows_chapters_and_lab_files_as_text() {
     let workbook = Workbook::new();
     let dest = tempfile::tempdir().unwrap();
-    let (_served, url) = serve_book(&workbook, dest.path());
+    let (_served, url) = workbook.serve_book(dest.path());
 
     let (status, page) = http_get(&url, "/toc.html");
     assert!(status.contains("200"), "GET /toc.html: {status}");
@@ -318,7 +305,7 @@ fn the_served_book_shows_chapters_and_lab_files_as_text() {
 fn the_served_book_serves_labs_and_solutions_but_nothing_else() {
     let workbook = Workbook::new();
     let dest = tempfile::tempdir().unwrap();
-    let (_served, url) = serve_book(&workbook, dest.path());
+    let (_served, url) = workbook.serve_book(dest.path());
     let (status, response) = http_get(&url, "/solutions/00-demo/src/lib.rs");
     assert!(status.contains("200"), "GET a solution file:\n{response}");
     for path in ["/Cargo.toml", "/book/book.toml", "/.git/config"] {
@@ -335,7 +322,7 @@ fn the_served_book_serves_labs_and_solutions_but_nothing_else() {
 fn the_book_server_stops_on_sigterm() {
     let workbook = Workbook::new();
     let dest = tempfile::tempdir().unwrap();
-    let (mut served, url) = serve_book(&workbook, dest.path());
+    let (mut served, url) = workbook.serve_book(dest.path());
     let stopped = served.stop();
     assert!(
         stopped.success(),

@@ -37,8 +37,7 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         None => match progress::open_labs(&progress::states(workbook)?).next() {
             Some(lab) => lab.clone(),
             None => bail!(
-                "every lab passes: name one, e.g. `cargo xtask hint {}`",
-                workbook.labs()?.0.first().map_or("hello", |l| &l.slug)
+                "every lab passes: name the lab whose hints you want, `cargo xtask hint <lab>`"
             ),
         },
     };
