@@ -16,14 +16,22 @@
 
 #![allow(unused_imports)]
 
+pub use async_stream;
 pub use axum;
+pub use clap;
 pub use console_subscriber;
 pub use futures;
+pub use governor;
+pub use hdrhistogram;
 pub use http_body_util;
+pub use hyper;
+pub use hyper_util;
 pub use reqwest;
 pub use serde;
 pub use serde_json;
+pub use subtle;
 pub use tokio;
+pub use tokio_stream;
 pub use tokio_util;
 pub use tower;
 pub use tower_http;

@@ -1,0 +1,3 @@
+//! Console traffic for lab 06. (Work in progress.)
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! `cargo run -p worker-pool`: serves lab 07. (Work in progress.)
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Console traffic for lab 09. (Work in progress.)
+
+fn main() {}

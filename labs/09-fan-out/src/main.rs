@@ -1,0 +1,3 @@
+//! `cargo run -p fan-out`: serves lab 09. (Work in progress.)
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Console traffic for lab 10. (Work in progress.)
+
+fn main() {}

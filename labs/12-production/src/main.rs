@@ -1,0 +1,3 @@
+//! `cargo run -p production`: serves lab 12. (Work in progress.)
+
+fn main() {}

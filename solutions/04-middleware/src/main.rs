@@ -1,0 +1,3 @@
+//! `cargo run -p middleware`: serves lab 04. (Work in progress.)
+
+fn main() {}

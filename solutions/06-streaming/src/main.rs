@@ -1,0 +1,3 @@
+//! `cargo run -p streaming`: serves lab 06. (Work in progress.)
+
+fn main() {}
