@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global tracing subscriber: tokio-console's when `console` is
 /// true and the build supports it, plain log lines otherwise.
-pub(crate) fn init_tracing(console: bool) {
+pub fn init_tracing(console: bool) {
     if console {
         if cfg!(tokio_unstable) {
             // Serves the console's gRPC API on 127.0.0.1:6669 (TOKIO_CONSOLE_BIND

@@ -12,6 +12,8 @@
 //!   helpers of the labs' console traffic (`examples/traffic.rs`).
 //! - [`upstream`]: a server to call out to, which counts the connections and
 //!   requests it sees and can be slow, hang or fail on demand.
+//! - [`process`]: a lab's binary run as a real process ([`process::LabProcess`]),
+//!   for tests that send it signals and wait for it to exit; killed when dropped.
 //! - [`within`]: a time bound for every test, so that a hung starter fails in
 //!   seconds with a message saying what hung instead of hanging the run;
 //!   [`eventually`]: wait, boundedly, for a condition to become true.
@@ -22,9 +24,11 @@ use lab_deps as _;
 
 pub mod client;
 mod console;
+pub mod process;
 pub mod serve;
 mod time;
 pub mod upstream;
 
+pub use console::init_tracing;
 pub use serve::{LabServer, TestServer};
 pub use time::{eventually, within};

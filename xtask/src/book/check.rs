@@ -99,6 +99,13 @@ pub(super) fn check_includes(root: &Path, src_dir: &Path, book: &Book) -> Vec<St
             let target = normalize(&base.join(file));
             let whole = directive.text(content);
             let at = format!("book/src/{}: {whole}", chapter.display());
+            if is_indented(content, directive.start) {
+                problems.push(format!(
+                    "{at}: is indented (in a list item?); mdBook pastes the file without the \
+                     indent, which ends the list and spills the code out of its block: \
+                     move it to a line of its own outside the list"
+                ));
+            }
             let Ok(text) = fs::read_to_string(&target) else {
                 problems.push(format!(
                     "{at}: there is no file {}",
@@ -120,6 +127,13 @@ pub(super) fn check_includes(root: &Path, src_dir: &Path, book: &Book) -> Vec<St
         }
     }
     problems
+}
+
+/// Whether the line holding byte `at` starts with whitespace before it.
+fn is_indented(content: &str, at: usize) -> bool {
+    let line_start = content[..at].rfind('\n').map_or(0, |i| i + 1);
+    let before = &content[line_start..at];
+    !before.is_empty() && before.trim().is_empty()
 }
 
 /// Which of `ANCHOR: name` / `ANCHOR_END: name` is missing from `text`.
@@ -273,6 +287,14 @@ mod tests {
         assert_eq!(missing_anchor(code, "handler"), None);
         assert_eq!(missing_anchor(code, "hand"), Some("ANCHOR: hand".into()));
         assert_eq!(missing_anchor(code, "open"), Some("ANCHOR_END: open".into()));
+    }
+
+    #[test]
+    fn an_indented_include_is_told_apart_from_one_at_the_line_start() {
+        let text = "- item:\n\n  ```rust\n  {{#include a.rs:x}}\n  ```\n{{#include b.rs}}\nsee {{#include c.rs}}";
+        let found = directives(text);
+        let indented: Vec<bool> = found.iter().map(|d| is_indented(text, d.start)).collect();
+        assert_eq!(indented, [true, false, false]);
     }
 
     #[test]
