@@ -5,7 +5,7 @@
 //!
 //! | layer | modules | what they are |
 //! |---|---|---|
-//! | verbs | [`learn`], [`dev`] | the learner's verbs; the maintainer's (`verify`, capture) |
+//! | verbs | [`learn`], [`dev`], [`bench`] | the learner's verbs; the maintainer's (`verify`, capture); the benchmark |
 //! | book | [`book`] | build (mdBook + hints), check (includes, links), serve, live lab states |
 //! | state | [`progress`], [`backup`] | where each lab stands; copies of the learner's files |
 //! | tools | [`cargo`], [`git`] | every cargo and every git call |
@@ -16,6 +16,7 @@
 //! folder, so adding a lab touches no code here.
 
 pub mod backup;
+pub mod bench;
 pub mod book;
 pub mod cargo;
 pub mod dev;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use xtask::workbook::Workbook;
-use xtask::{book, dev, learn};
+use xtask::{bench, book, dev, learn};
 
 /// The workbook's tool: read the book, check your labs, see their tasks.
 #[derive(Debug, Parser)]
@@ -37,6 +37,7 @@ enum Command {
     Book(book::Args),
     Console(learn::console::Args),
     Fetch(learn::fetch::Args),
+    Bench(bench::Args),
     /// The maintainer's verbs: verify the course, capture console screens.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
             Command::Book(args) => book::run(&workbook, args),
             Command::Console(args) => learn::console::run(&workbook, args),
             Command::Fetch(args) => learn::fetch::run(&workbook, args),
+            Command::Bench(args) => bench::run(&workbook, args),
             Command::Dev(DevCommand::Verify(args)) | Command::Verify(args) => {
                 dev::verify::run(&workbook, args)
             }

@@ -1,3 +1,0 @@
-//! Console traffic for lab 11. (Work in progress.)
-
-fn main() {}
