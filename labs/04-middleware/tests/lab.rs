@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use lab_support::client::{Reply, client_from, send};
+use lab_support::client::{Reply, client_from, second_loopback, send};
 use lab_support::{TestServer, eventually, within};
 use middleware::{Config, Rate, app};
 use reqwest::{Client, RequestBuilder, StatusCode};
@@ -425,29 +425,12 @@ async fn waiting_as_long_as_retry_after_says_is_enough() {
     );
 }
 
-/// The second loopback address, the tests' second client. Every 127.x.y.z
-/// is loopback on Linux and Windows; macOS only has 127.0.0.1 until told.
-fn second_client_address() -> IpAddr {
-    let address = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-    if let Err(error) = std::net::TcpListener::bind((address, 0)) {
-        panic!(
-            "this test needs a second client address, 127.0.0.2, and this machine cannot use it \
-             ({error}). On macOS only 127.0.0.1 is up by default; add the other once (it lasts \
-             until the next reboot) with:\n\
-             \n    sudo ifconfig lo0 alias 127.0.0.2 up\n\n\
-             then run the tests again. (On Linux and Windows every 127.x.y.z is loopback.)\n\
-             Read: {CHAPTER}#one-bucket-per-client"
-        );
-    }
-    address
-}
-
 /// The quota is per client: after 127.0.0.1 has used up its quota, a second
 /// client, from 127.0.0.2, still gets all of its own. One bucket shared by
 /// everyone lets the busiest client starve all the others.
 #[tokio::test]
 async fn a_second_client_is_unaffected_by_the_first() {
-    let second = second_client_address();
+    let second = second_loopback(&format!("{CHAPTER}#one-bucket-per-client"));
     let server = serve_with_quota();
     use_up_quota("127.0.0.1", || visit(&server, "/")).await;
 

@@ -1,1 +1,822 @@
-//! The checks of lab 12, run with `cargo test -p production`. (Work in progress.)
+//! The checks of lab 12, run with `cargo test -p production`.
+//!
+//! Each test is an attack a hostile (or just broken) client really makes,
+//! over a real socket on 127.0.0.1: a body far too large, headers that never
+//! end, a body that stops arriving, a thousand requests at once, a flood from
+//! one address, a report that outruns its budget, and a SIGTERM with
+//! requests in flight. The server runs with limits small enough to see them
+//! hold in seconds (`production::Config`), and counts what it does
+//! (`production::Stats`): how much body it read, how many requests ran at
+//! once, how far a report got.
+//!
+//! Every failure message says what was observed, what was expected, and
+//! where to read about it in the book (`cargo xtask book` serves it on
+//! <http://127.0.0.1:3000>).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use futures::future::join_all;
+use lab_support::client::{client_from, second_loopback, send, try_send};
+use lab_support::within;
+use production::{Config, Stats};
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+/// The chapter of this lab in the locally served book.
+const CHAPTER: &str = "http://127.0.0.1:3000/12-production.html";
+
+/// The largest body the tests' server accepts.
+const MAX_BODY: usize = 64 * 1024;
+/// The size of the oversized body: 10 MB.
+const HUGE_BODY: usize = 10 * 1024 * 1024;
+/// How long the tests' server lets a client take over its headers, or go
+/// without sending a byte of its body.
+const SHORT_WAIT: Duration = Duration::from_millis(500);
+/// How long an attacker may hold a connection before the test calls it held
+/// for good: five times the timeout that should have cut it off.
+const HELD_FOR_GOOD: Duration = Duration::from_millis(2500);
+
+/// The tests' limits: small where a test needs to see one hold, generous
+/// elsewhere (so that, say, the per-address limit stays out of the way of a
+/// test about the concurrency limit).
+fn config() -> Config {
+    Config {
+        max_body: MAX_BODY,
+        header_timeout: Duration::from_secs(5),
+        body_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(10),
+        max_in_flight: 1000,
+        per_ip_burst: 100_000,
+        per_ip_per_minute: 100_000,
+        shutdown_deadline: Duration::from_secs(1),
+    }
+}
+
+/// The lab's app, served by the lab's own `serve` on a runtime and a thread
+/// of its own (so that a server in trouble cannot freeze the test's client);
+/// stopped, with every connection, when dropped.
+struct Server {
+    addr: SocketAddr,
+    stats: Stats,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(config: Config) -> Self {
+        let stats = Stats::default();
+        let app = production::app(&config, stats.clone());
+        let (stop, stop_requested) = oneshot::channel::<()>();
+        let (bound, addr) = mpsc::channel();
+        let thread = thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("build the server's runtime");
+            runtime.block_on(async move {
+                // A backlog of 2048 (std's is smaller): a thousand clients
+                // connect at once in one test.
+                let socket = TcpSocket::new_v4().expect("a socket");
+                socket
+                    .bind((Ipv4Addr::LOCALHOST, 0).into())
+                    .expect("bind 127.0.0.1:0");
+                let listener = socket.listen(2048).expect("listen");
+                let _ = bound.send(listener.local_addr().expect("local_addr"));
+                tokio::select! {
+                    _ = production::serve(listener, app, &config, std::future::pending()) => {}
+                    _ = stop_requested => {}
+                }
+            });
+            // Drops every connection and task still running.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        });
+        let addr = addr
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the test server did not start listening");
+        Server {
+            addr,
+            stats,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let asked = std::time::Instant::now();
+            while !thread.is_finished() && asked.elapsed() < Duration::from_secs(5) {
+                thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// What came back to a raw client that sent something and then waited.
+struct Outcome {
+    /// The status of the answer, if one came.
+    status: Option<u16>,
+    /// When the server answered or closed the connection, if it did.
+    cut_after: Option<Duration>,
+}
+
+/// Connects, sends `bytes`, and waits up to `patience` for the server to
+/// answer or to close the connection, sending nothing more.
+async fn send_and_stall(addr: SocketAddr, bytes: &[u8], patience: Duration) -> Outcome {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e} (is the server running?)"));
+    stream.write_all(bytes).await.expect("send the first bytes");
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let cut = tokio::time::timeout(patience, async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    received.extend_from_slice(&buffer[..n]);
+                    if received.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    Outcome {
+        status: status_of(&received),
+        cut_after: cut.is_ok().then(|| started.elapsed()),
+    }
+}
+
+/// The status code in the first line of a raw HTTP/1.1 response.
+fn status_of(received: &[u8]) -> Option<u16> {
+    let text = String::from_utf8_lossy(received);
+    text.lines().next()?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// What happened to a raw client pushing a body of `total` bytes.
+struct Pushed {
+    status: Option<u16>,
+    /// Bytes the client managed to hand to its socket before the answer (the
+    /// kernel's buffers take a few MB of them without the server reading).
+    written: usize,
+}
+
+/// `POST path` with `Content-Length: total`, then the body as fast as the
+/// server takes it, until the server answers or closes the connection.
+async fn push_body(addr: SocketAddr, path: &str, total: usize) -> Pushed {
+    let stream = TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e} (is the server running?)"));
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {total}\r\n\r\n"
+    );
+    writer
+        .write_all(head.as_bytes())
+        .await
+        .expect("send the headers");
+    let mut written = 0;
+    let answer = async {
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !received.contains(&b'\n') {
+            match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+        status_of(&received)
+    };
+    let push = async {
+        let chunk = vec![b' '; 64 * 1024];
+        while written < total {
+            let size = chunk.len().min(total - written);
+            match writer.write(&chunk[..size]).await {
+                Ok(n) if n > 0 => written += n,
+                _ => break,
+            }
+        }
+        // All sent (or the server closed): now only the answer matters.
+        std::future::pending::<()>().await;
+    };
+    let status = tokio::select! {
+        status = answer => status,
+        () = push => unreachable!("pushing never ends by itself"),
+    };
+    Pushed { status, written }
+}
+
+/// An answer's status, or that none came.
+fn describe(status: Option<u16>) -> String {
+    match status {
+        Some(status) => status.to_string(),
+        None => "no answer (the connection closed)".to_owned(),
+    }
+}
+
+/// One answer of the overload test: its status (none if it never came), its
+/// `Retry-After` header, and how long it took.
+struct Reply {
+    status: Option<StatusCode>,
+    retry_after: Option<String>,
+    elapsed: Duration,
+}
+
+impl Reply {
+    /// A request that had no answer after `patience`.
+    fn waited(patience: Duration) -> Self {
+        Reply {
+            status: None,
+            retry_after: None,
+            elapsed: patience,
+        }
+    }
+}
+
+impl From<lab_support::client::Reply> for Reply {
+    fn from(reply: lab_support::client::Reply) -> Self {
+        Reply {
+            status: Some(reply.status),
+            retry_after: reply.header("retry-after").map(str::to_owned),
+            elapsed: reply.elapsed,
+        }
+    }
+}
+
+/// A size in a unit read at a glance.
+fn size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+/// The JSON of a report that takes `ms` milliseconds.
+fn report_of(ms: u64) -> serde_json::Value {
+    json!({ "ms": ms })
+}
+
+/// The happy path: a document is stored and listed, a short report is
+/// built. Passes on the starter; must keep passing with every guard on.
+#[tokio::test]
+async fn documents_and_reports_work_on_a_good_day() {
+    let server = Server::start(config());
+    let client = Client::new();
+    within(Duration::from_secs(10), "the happy path", async {
+        let stored = send(
+            client
+                .post(server.url("/documents"))
+                .json(&json!({ "title": "hello", "text": "a small document" })),
+        )
+        .await;
+        assert_eq!(
+            stored.status,
+            StatusCode::CREATED,
+            "POST /documents with a small document answered {} {:?}; expected 201.\n\
+             Read: {CHAPTER}#the-exercise",
+            stored.status,
+            stored.body
+        );
+        let listed = send(client.get(server.url("/documents"))).await;
+        assert_eq!(
+            listed.json()["titles"],
+            json!(["hello"]),
+            "GET /documents answered {:?}; expected the one title stored.",
+            listed.body
+        );
+        let report = send(client.post(server.url("/report")).json(&report_of(100))).await;
+        assert_eq!(
+            report.status,
+            StatusCode::OK,
+            "a 100 ms report answered {} {:?}; expected 200.\n\
+             Read: {CHAPTER}#the-exercise",
+            report.status,
+            report.body
+        );
+        assert!(
+            report.header("x-request-id").is_some(),
+            "a response came without an x-request-id header; every response carries one."
+        );
+    })
+    .await;
+}
+
+/// A 10 MB body to each JSON route of a server whose limit is 64 KiB must be
+/// refused with 413, and refused *before* it is read: the server counts the
+/// body bytes its handlers read, and may read at most about the limit.
+///
+/// A limit that a handler's extractor enforces only after reading (axum's
+/// own default is 2 MB, per extractor) reads far more than the limit; a
+/// limit on one route leaves the others open.
+#[tokio::test]
+async fn an_oversized_body_is_refused_unread() {
+    let server = Server::start(config());
+    for path in ["/documents", "/report"] {
+        let before = server.stats.body_bytes_read();
+        let pushed = within(
+            Duration::from_secs(10),
+            &format!("the answer to a 10 MB POST {path}"),
+            push_body(server.addr, path, HUGE_BODY),
+        )
+        .await;
+        let read = server.stats.body_bytes_read() - before;
+        let slack = 64 * 1024;
+        assert!(
+            read <= (MAX_BODY + slack) as u64,
+            "POST {path} with a 10 MB body: the server read {} of it before answering \
+             (status: {}; the client had handed {} to its socket); expected 413 after reading at most about \
+             the limit, {}.\n\
+             Is the limit the one in `Config`, and does every route have it?\n\
+             Read: {CHAPTER}#a-body-too-large",
+            size(read),
+            describe(pushed.status),
+            size(pushed.written as u64),
+            size(MAX_BODY as u64),
+        );
+        assert_eq!(
+            pushed.status,
+            Some(413),
+            "POST {path} with a 10 MB body got status {} (the server read {} of it); expected \
+             413 Payload Too Large.\n\
+             Read: {CHAPTER}#a-body-too-large",
+            describe(pushed.status),
+            size(read),
+        );
+    }
+}
+
+/// Slowloris: a client sends half its request headers and then nothing. It
+/// costs the client one socket and the server one connection, held open
+/// until the server gives up on it; a few thousand such clients use up a
+/// server's connections. The server must close it within about its
+/// header-read timeout (here 500 ms).
+#[tokio::test]
+async fn a_client_that_stalls_in_its_headers_is_cut_off() {
+    let server = Server::start(Config {
+        header_timeout: SHORT_WAIT,
+        ..config()
+    });
+    let half = format!(
+        "POST /documents HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n",
+        server.addr
+    );
+    let outcome = within(
+        Duration::from_secs(10),
+        "a client with half its headers sent",
+        send_and_stall(server.addr, half.as_bytes(), HELD_FOR_GOOD),
+    )
+    .await;
+    assert!(
+        outcome.cut_after.is_some(),
+        "a client sent half its request headers and stalled: the server still held the \
+         connection open after {HELD_FOR_GOOD:?}; expected it closed within about the \
+         header-read timeout, {SHORT_WAIT:?}.\n\
+         Nothing bounds how long the server waits for the rest of a request's headers: \
+         what serves the connections?\n\
+         Read: {CHAPTER}#slowloris"
+    );
+}
+
+/// A client sends its headers and part of its body, then nothing more. The
+/// handler waits in its body extractor, holding a connection, a task and
+/// (with a concurrency limit) a slot. The server must give up within about
+/// its body timeout (here 500 ms, well inside the request budget of 10 s),
+/// answering or closing.
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_cut_off() {
+    let server = Server::start(Config {
+        body_timeout: SHORT_WAIT,
+        ..config()
+    });
+    let partial = format!(
+        "POST /documents HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 1000\r\n\r\n{{\"title\": \"slow\", \"text\": \"",
+        server.addr
+    );
+    let outcome = within(
+        Duration::from_secs(10),
+        "a client whose body stalled",
+        send_and_stall(server.addr, partial.as_bytes(), HELD_FOR_GOOD),
+    )
+    .await;
+    assert!(
+        outcome.cut_after.is_some(),
+        "a client sent 30 of the 1000 body bytes it announced and stalled: after \
+         {HELD_FOR_GOOD:?} the server was still waiting for the rest; expected it to give up \
+         within about the body timeout, {SHORT_WAIT:?} (the request budget, 10 s, is for the \
+         work, not for a client that stopped sending).\n\
+         Nothing bounds how long a handler waits for the next piece of a body.\n\
+         Read: {CHAPTER}#a-body-that-stops"
+    );
+    if let Some(status) = outcome.status {
+        assert!(
+            status >= 400,
+            "a stalled body was answered {status}; expected an error status (or a closed \
+             connection)."
+        );
+    }
+}
+
+/// How many clients the overload test may open: 1000, unless the limit on
+/// open files says that client and server (one process, two sockets per
+/// connection) cannot have that many.
+fn clients_allowed() -> usize {
+    let wanted = 1000;
+    let Some(limit) = open_files_limit() else {
+        return wanted;
+    };
+    let allowed = (limit.saturating_sub(200) / 2).min(wanted as u64) as usize;
+    if allowed < wanted {
+        eprintln!(
+            "note: the open-files limit is {limit} (`ulimit -n`), too low for {wanted} clients \
+             and their server in one process; using {allowed}. Raise it with `ulimit -n 4096` \
+             to run the full test."
+        );
+    }
+    allowed
+}
+
+/// The soft limit on open files of this process, where it can be found.
+fn open_files_limit() -> Option<u64> {
+    if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
+        let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+        return line.split_whitespace().nth(3)?.parse().ok();
+    }
+    // Elsewhere on Unix a child shell has the same limit.
+    let output = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}
+
+/// The concurrency limit of the overload test.
+const MAX_IN_FLIGHT: usize = 50;
+
+/// A thousand clients at once, each on its own connection, at a server that
+/// may run 50 requests at once. Each asks for a 2 s report. A server that
+/// protects itself runs 50 and refuses the rest *at once* with 503 (and
+/// `Retry-After`): no request waits in a queue, and what the server holds
+/// (handlers, their memory) stays bounded by the limit, not by the number of
+/// clients.
+#[tokio::test]
+async fn a_thousand_requests_at_once_get_200_or_a_fast_503() {
+    let server = Server::start(Config {
+        max_in_flight: MAX_IN_FLIGHT,
+        ..config()
+    });
+    let clients = clients_allowed();
+    let report = Duration::from_millis(2000);
+    let client = Client::new();
+    let url = server.url("/report");
+    // A request still unanswered after three reports' time has waited in a
+    // queue: the test stops waiting for it there.
+    let patience = 3 * report;
+    let replies: Vec<Option<Reply>> = within(
+        Duration::from_secs(30),
+        &format!("{clients} concurrent reports"),
+        join_all((0..clients).map(|_| {
+            let request = client
+                .post(&url)
+                .json(&report_of(report.as_millis() as u64));
+            async move {
+                match tokio::time::timeout(patience, try_send(request)).await {
+                    Ok(Ok(reply)) => Some(Reply::from(reply)),
+                    Ok(Err(error)) => {
+                        eprintln!("a report failed: {error}");
+                        None
+                    }
+                    // Counted apart below, from the time it took.
+                    Err(_) => Some(Reply::waited(patience)),
+                }
+            }
+        })),
+    )
+    .await;
+
+    let peak = server.stats.peak_in_flight();
+    let answered: Vec<_> = replies.iter().flatten().collect();
+    let failed = clients - answered.len();
+    let waited = answered.iter().filter(|r| r.status.is_none()).count();
+    let ok = answered
+        .iter()
+        .filter(|r| r.status == Some(StatusCode::OK))
+        .count();
+    let shed: Vec<_> = answered
+        .iter()
+        .filter(|r| r.status == Some(StatusCode::SERVICE_UNAVAILABLE))
+        .collect();
+    let other = answered.len() - waited - ok - shed.len();
+    assert!(
+        peak <= MAX_IN_FLIGHT,
+        "{clients} reports came at once, each on its own connection, and {peak} of them ran at \
+         the same time ({ok} answered 200, {} 503); expected at most {MAX_IN_FLIGHT}: the \
+         server takes on everything that comes.\n\
+         Nothing bounds how many requests run at once.\n\
+         Read: {CHAPTER}#a-thousand-at-once",
+        shed.len()
+    );
+    let slowest_refusal = shed.iter().map(|r| r.elapsed).max().unwrap_or_default();
+    let slowest = answered.iter().map(|r| r.elapsed).max().unwrap_or_default();
+    assert!(
+        waited == 0 && slowest_refusal < 2 * report && slowest < 2 * report + report / 2,
+        "{clients} reports of {report:?} at once: {ok} answered 200, {} 503, and {waited} had \
+         no answer after {patience:?}; the slowest 503 took {slowest_refusal:?} and the \
+         slowest answer {slowest:?}. Expected every 503 well before a slot could free up and \
+         every answer within about one report: requests waited in line for a turn.\n\
+         Does anything refuse a request when every slot is taken, instead of making it wait?\n\
+         Read: {CHAPTER}#a-thousand-at-once",
+        shed.len()
+    );
+    assert!(
+        failed == 0 && other == 0,
+        "{clients} reports at once: {ok} answered 200, {} 503, {other} something else, and \
+         {failed} got no answer at all (connection refused or reset); expected only 200s and \
+         503s.\n\
+         Read: {CHAPTER}#a-thousand-at-once",
+        shed.len()
+    );
+    assert!(
+        shed.iter().all(|r| r.retry_after.is_some()),
+        "the 503s to an overloaded server came without `Retry-After`; expected it on each, so \
+         that clients know when to come back.\n\
+         Read: {CHAPTER}#a-thousand-at-once"
+    );
+    assert!(
+        ok >= MAX_IN_FLIGHT / 2,
+        "{clients} reports at once: only {ok} answered 200; expected about {MAX_IN_FLIGHT} \
+         (the limit) to be served.\n\
+         Read: {CHAPTER}#a-thousand-at-once"
+    );
+}
+
+/// One address floods the server: beyond its quota (here 20 requests) it
+/// gets 429 with `Retry-After`, and another address (127.0.0.2) is still
+/// served. Without a limit per address, one client can use up every slot of
+/// the concurrency limit, and everyone else gets 503.
+#[tokio::test]
+async fn one_address_cannot_use_up_the_server() {
+    let quota = 20;
+    let server = Server::start(Config {
+        per_ip_burst: quota,
+        per_ip_per_minute: quota,
+        ..config()
+    });
+    let flooder = client_from(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let url = server.url("/documents");
+    let flood = within(
+        Duration::from_secs(10),
+        "a flood of GET /documents",
+        join_all((0..2 * quota).map(|_| send(flooder.get(&url)))),
+    )
+    .await;
+    let limited: Vec<_> = flood
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(
+        !limited.is_empty(),
+        "{} requests at once from 127.0.0.1, twice the quota of {quota} per address: none was \
+         refused; expected the ones beyond the quota to get 429 Too Many Requests.\n\
+         Nothing limits what one address may ask for.\n\
+         Read: {CHAPTER}#one-address",
+        2 * quota
+    );
+    assert!(
+        limited.iter().all(|r| r.header("retry-after").is_some()),
+        "the 429s came without `Retry-After`; expected it on each.\n\
+         Read: {CHAPTER}#one-address"
+    );
+    let other = client_from(second_loopback(&format!("{CHAPTER}#one-address")));
+    let reply = within(
+        Duration::from_secs(10),
+        "GET /documents from 127.0.0.2",
+        send(other.get(&url)),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "after 127.0.0.1 used up its quota, a request from 127.0.0.2 answered {}; expected \
+         200: the quota is per address, and 127.0.0.2 has used none of its own.\n\
+         Is the limit keyed by something other than the client's address?\n\
+         Read: {CHAPTER}#one-address",
+        reply.status
+    );
+}
+
+/// A report that needs 3 s on a server whose budget per request is 300 ms
+/// must be answered 503 (the status chosen in chapter 05) at about 300 ms,
+/// and its work must stop: the report's steps stop counting.
+#[tokio::test]
+async fn a_report_over_its_budget_answers_503_and_stops() {
+    let budget = Duration::from_millis(300);
+    let server = Server::start(Config {
+        request_timeout: budget,
+        ..config()
+    });
+    let client = Client::new();
+    let patience = 5 * budget;
+    let started = Instant::now();
+    let reply = tokio::time::timeout(
+        patience,
+        try_send(client.post(server.url("/report")).json(&report_of(3000))),
+    )
+    .await;
+    let Ok(reply) = reply else {
+        panic!(
+            "a 3 s report on a server with a budget of {budget:?} per request: no answer after \
+             {patience:?} ({} report steps done so far); expected 503 Service Unavailable at \
+             about {budget:?}.\n\
+             Nothing bounds how long a request may run.\n\
+             Read: {CHAPTER}#over-budget",
+            server.stats.report_steps()
+        );
+    };
+    let reply = reply.unwrap_or_else(|e| panic!("the over-budget report failed: {e}"));
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a report over its budget of {budget:?} answered {} after {:?}; expected 503 Service \
+         Unavailable, the status chapter 05 chose for a request that ran out of time.\n\
+         Read: {CHAPTER}#over-budget",
+        reply.status,
+        started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let steps = server.stats.report_steps();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = server.stats.report_steps();
+    assert_eq!(
+        steps, later,
+        "the report over its budget was answered 503, but its steps went on: {steps} steps \
+         half a second after the 503, {later} 300 ms later; expected them to stop.\n\
+         Does the report's work run outside the request's future?\n\
+         Read: {CHAPTER}#over-budget"
+    );
+}
+
+/// The lab's binary as a process, with `args` after `--port 0`.
+#[cfg(unix)]
+async fn start_binary(args: &[&str]) -> lab_support::process::LabProcess {
+    let mut command = std::process::Command::new(lab_support::lab_binary!("production"));
+    command.args(["--port", "0"]).args(args);
+    command.env("RUST_LOG", "warn");
+    lab_support::process::LabProcess::start(&mut command).await
+}
+
+/// Waits until the server says that `n` requests are inside a handler
+/// (`/stats` counts itself: one more).
+#[cfg(unix)]
+async fn until_in_flight(client: &Client, url: &str, n: u64) -> bool {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < give_up {
+        if let Ok(reply) = try_send(client.get(url)).await
+            && reply.status == StatusCode::OK
+            && reply.json()["in_flight"].as_u64() >= Some(n + 1)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// (Unix only: signals.) SIGTERM is how systemd, Docker and Kubernetes stop
+/// a server, for a deploy as much as for a shutdown. With 100 reports of
+/// 1.5 s in flight, all 100 must complete with 200, and then the process
+/// must exit 0, well within its deadline (here 10 s).
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_lets_100_requests_finish_then_exits_0() {
+    let mut server = start_binary(&[
+        "--max-in-flight",
+        "1000",
+        "--per-ip-burst",
+        "100000",
+        "--shutdown-deadline-ms",
+        "10000",
+    ])
+    .await;
+    let client = Client::new();
+    let url = server.url("/report");
+    let requests: Vec<_> = (0..100)
+        .map(|_| tokio::spawn(try_send(client.post(&url).json(&report_of(1500)))))
+        .collect();
+    let running = until_in_flight(&client, &server.url("/stats"), 100).await;
+    assert!(
+        running,
+        "100 reports were sent but the server never showed 100 in flight.\n{}",
+        server.output()
+    );
+
+    let signalled = Instant::now();
+    server.terminate();
+    let status = server.exit_within(Duration::from_secs(15)).await;
+    let exited_after = signalled.elapsed();
+    let replies = within(
+        Duration::from_secs(5),
+        "the 100 reports",
+        join_all(requests),
+    )
+    .await;
+    let ok = replies
+        .iter()
+        .filter(|r| matches!(r, Ok(Ok(reply)) if reply.status == StatusCode::OK))
+        .count();
+    assert!(
+        status.is_some_and(|s| s.success()) && ok == 100,
+        "SIGTERM with 100 reports of 1.5 s in flight: {ok} of them completed with 200, and the \
+         process {} after {exited_after:?}; expected all 100 to complete, then exit 0.\n\
+         {}\n\
+         Read: {CHAPTER}#sigterm\n\
+         The server printed:\n{}",
+        match status {
+            Some(status) => format!("ended with {status}"),
+            None => "was still running".to_owned(),
+        },
+        if status.is_some_and(|s| !s.success() && s.code().is_none()) {
+            "The process was killed by SIGTERM: does it listen for that signal at all?"
+        } else {
+            "Does the server wait for the requests in flight before it exits?"
+        },
+        server.output()
+    );
+}
+
+/// (Unix only: signals.) A graceful shutdown waits for requests in flight,
+/// but not for ever: a deploy cannot wait on one slow request. With a 10 s
+/// report in flight and a deadline of 1 s, the process must exit 0 within
+/// about that second after SIGTERM.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_gives_up_on_slow_requests_at_the_deadline() {
+    let deadline = Duration::from_millis(1000);
+    let mut server = start_binary(&[
+        "--request-timeout-ms",
+        "30000",
+        "--shutdown-deadline-ms",
+        &deadline.as_millis().to_string(),
+    ])
+    .await;
+    let client = Client::new();
+    let slow = tokio::spawn(try_send(
+        client.post(server.url("/report")).json(&report_of(10_000)),
+    ));
+    let running = until_in_flight(&client, &server.url("/stats"), 1).await;
+    assert!(
+        running,
+        "a report was sent but the server never showed it in flight.\n{}",
+        server.output()
+    );
+
+    let signalled = Instant::now();
+    server.terminate();
+    let patience = 4 * deadline;
+    let status = server.exit_within(patience).await;
+    let exited_after = signalled.elapsed();
+    slow.abort();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM with a 10 s report in flight and a shutdown deadline of {deadline:?}: the \
+         process {}; expected it to exit 0 at about the deadline.\n\
+         {}\n\
+         Read: {CHAPTER}#the-deadline\n\
+         The server printed:\n{}",
+        match status {
+            Some(status) => format!("ended with {status} after {exited_after:?}"),
+            None => format!("was still running after {patience:?}"),
+        },
+        match status {
+            Some(s) if s.code().is_none() => {
+                "The process was killed by SIGTERM: does it listen for that signal at all?"
+            }
+            None => "Does anything bound how long the shutdown waits?",
+            _ => "",
+        },
+        server.output()
+    );
+}

@@ -218,6 +218,27 @@ async fn call(app: &Router, path: &str) -> Reply {
     }
 }
 
+/// The tests' second client address, 127.0.0.2, once it is known to work.
+///
+/// Every `127.x.y.z` is loopback on Linux and Windows; macOS has only
+/// 127.0.0.1 until told otherwise. Where the address is missing this panics
+/// with how to add it (and `read`, where the chapter explains the test),
+/// instead of letting the test fail on a connection error.
+pub fn second_loopback(read: &str) -> IpAddr {
+    let address = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+    if let Err(error) = std::net::TcpListener::bind((address, 0)) {
+        panic!(
+            "this test needs a second client address, 127.0.0.2, and this machine cannot use it \
+             ({error}). On macOS only 127.0.0.1 is up by default; add the other once (it lasts \
+             until the next reboot) with:\n\
+             \n    sudo ifconfig lo0 alias 127.0.0.2 up\n\n\
+             then run the tests again. (On Linux and Windows every 127.x.y.z is loopback.)\n\
+             Read: {read}"
+        );
+    }
+    address
+}
+
 /// A client whose connections come from `source` (e.g. `127.0.0.2`), so the
 /// server sees a different peer address. Every `127.x.y.z` is loopback on
 /// Linux; macOS needs `sudo ifconfig lo0 alias 127.0.0.2 up` first.

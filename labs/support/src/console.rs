@@ -11,8 +11,15 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global tracing subscriber: tokio-console's when `console` is
-/// true and the build supports it, plain log lines otherwise.
+/// true and the build supports it, plain log lines otherwise (`RUST_LOG`
+/// filters them; `info` unless it is set).
 pub fn init_tracing(console: bool) {
+    init_tracing_with(console, "info");
+}
+
+/// [`init_tracing`], with the log filter to use when `RUST_LOG` is not set
+/// (e.g. `"info,tower_http=debug"` to see a line per response).
+pub fn init_tracing_with(console: bool, default_filter: &str) {
     if console {
         if cfg!(tokio_unstable) {
             // Serves the console's gRPC API on 127.0.0.1:6669 (TOKIO_CONSOLE_BIND
@@ -28,7 +35,8 @@ pub fn init_tracing(console: bool) {
         }
         eprintln!("{}", missing_tokio_unstable_help());
     }
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     // `try_init`: a second call (e.g. two servers in one process) keeps the first.
     // Colours on a terminal only: a log redirected to a file stays plain text.
     let ansi = std::io::stdout().is_terminal();

@@ -29,6 +29,6 @@ pub mod serve;
 mod time;
 pub mod upstream;
 
-pub use console::init_tracing;
+pub use console::{init_tracing, init_tracing_with};
 pub use serve::{LabServer, TestServer};
 pub use time::{eventually, within};
