@@ -35,7 +35,7 @@ use plan::{Bench, Tool};
 /// table, and writes the results and a plot into the book
 /// (book/src/bench/, shown by the "Benchmark results" appendix). wrk, oha and
 /// Go are used where installed. What runs is declared in the load-generator
-/// lab's bench.toml. Takes about two minutes; --quick about twenty seconds.
+/// lab's bench.toml. Takes about two and a half minutes; --quick under a minute.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// One second per run instead of five (numbers are rougher).
