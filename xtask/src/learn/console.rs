@@ -30,6 +30,13 @@ use crate::ui::{self, command, paint};
 use crate::workbook::{Lab, Workbook};
 use crate::{cargo, git};
 
+/// Why the run ended when the server process exited by itself (e.g. a
+/// learner's `kill -TERM`).
+const SERVER_EXITED: &str = "the server exited";
+
+/// How long the traffic may go on reporting after the server has exited.
+const TRAFFIC_LAST_WORDS: Duration = Duration::from_secs(2);
+
 /// Run a lab's server under tokio-console, with traffic that shows its bug.
 ///
 /// Builds the lab (your code, or --solution), starts its server with
@@ -109,11 +116,17 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let reason = tokio::select! {
             _ = process::stop_requested() => "stopped",
             _ = limit => "time is up",
             exited = server.exited() => exited,
+        };
+        if traffic.is_some() && reason == SERVER_EXITED {
+            // How the clients in flight ended (answered, cut off) is the
+            // point of a lab about stopping: let the traffic say it.
+            tokio::time::sleep(TRAFFIC_LAST_WORDS).await;
         }
+        reason
     });
     drop(traffic);
     let stopped = server.stop();
@@ -384,7 +397,7 @@ impl LabProcess {
         match self.closed.take() {
             Some(closed) => {
                 let _ = closed.await;
-                "the server exited"
+                SERVER_EXITED
             }
             None => std::future::pending().await,
         }
