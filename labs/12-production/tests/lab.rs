@@ -14,19 +14,16 @@
 //! <http://127.0.0.1:3000>).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use futures::future::join_all;
 use lab_support::client::{client_from, second_loopback, send, try_send};
-use lab_support::within;
+use lab_support::{TestServer, within};
 use production::{Config, Stats};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// The chapter of this lab in the locally served book.
@@ -59,75 +56,16 @@ fn config() -> Config {
     }
 }
 
-/// The lab's app, served by the lab's own `serve` on a runtime and a thread
-/// of its own (so that a server in trouble cannot freeze the test's client);
-/// stopped, with every connection, when dropped.
-struct Server {
-    addr: SocketAddr,
-    stats: Stats,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(config: Config) -> Self {
-        let stats = Stats::default();
-        let app = production::app(&config, stats.clone());
-        let (stop, stop_requested) = oneshot::channel::<()>();
-        let (bound, addr) = mpsc::channel();
-        let thread = thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("build the server's runtime");
-            runtime.block_on(async move {
-                // A backlog of 2048 (std's is smaller): a thousand clients
-                // connect at once in one test.
-                let socket = TcpSocket::new_v4().expect("a socket");
-                socket
-                    .bind((Ipv4Addr::LOCALHOST, 0).into())
-                    .expect("bind 127.0.0.1:0");
-                let listener = socket.listen(2048).expect("listen");
-                let _ = bound.send(listener.local_addr().expect("local_addr"));
-                tokio::select! {
-                    _ = production::serve(listener, app, &config, std::future::pending()) => {}
-                    _ = stop_requested => {}
-                }
-            });
-            // Drops every connection and task still running.
-            runtime.shutdown_timeout(Duration::from_secs(1));
-        });
-        let addr = addr
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the test server did not start listening");
-        Server {
-            addr,
-            stats,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let asked = std::time::Instant::now();
-            while !thread.is_finished() && asked.elapsed() < Duration::from_secs(5) {
-                thread::sleep(Duration::from_millis(5));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
-        }
-    }
+/// The lab's app, served by the lab's own `serve` (on a runtime and a thread
+/// of its own, so that a server in trouble cannot freeze the test's client;
+/// stopped, with every connection, when dropped), and what it counts.
+fn start(config: Config) -> (TestServer, Stats) {
+    let stats = Stats::default();
+    let app = production::app(&config, stats.clone());
+    let server = TestServer::start_serving(move |listener| async move {
+        production::serve(listener, app, &config, std::future::pending()).await
+    });
+    (server, stats)
 }
 
 /// What came back to a raw client that sent something and then waited.
@@ -283,7 +221,7 @@ fn report_of(ms: u64) -> serde_json::Value {
 /// built. Passes on the starter; must keep passing with every guard on.
 #[tokio::test]
 async fn documents_and_reports_work_on_a_good_day() {
-    let server = Server::start(config());
+    let (server, _) = start(config());
     let client = Client::new();
     within(Duration::from_secs(10), "the happy path", async {
         let stored = send(
@@ -333,16 +271,16 @@ async fn documents_and_reports_work_on_a_good_day() {
 /// limit on one route leaves the others open.
 #[tokio::test]
 async fn an_oversized_body_is_refused_unread() {
-    let server = Server::start(config());
+    let (server, stats) = start(config());
     for path in ["/documents", "/report"] {
-        let before = server.stats.body_bytes_read();
+        let before = stats.body_bytes_read();
         let pushed = within(
             Duration::from_secs(10),
             &format!("the answer to a 10 MB POST {path}"),
-            push_body(server.addr, path, HUGE_BODY),
+            push_body(server.addr(), path, HUGE_BODY),
         )
         .await;
-        let read = server.stats.body_bytes_read() - before;
+        let read = stats.body_bytes_read() - before;
         let slack = 64 * 1024;
         assert!(
             read <= (MAX_BODY + slack) as u64,
@@ -375,18 +313,18 @@ async fn an_oversized_body_is_refused_unread() {
 /// header-read timeout (here 500 ms).
 #[tokio::test]
 async fn a_client_that_stalls_in_its_headers_is_cut_off() {
-    let server = Server::start(Config {
+    let (server, _) = start(Config {
         header_timeout: SHORT_WAIT,
         ..config()
     });
     let half = format!(
         "POST /documents HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n",
-        server.addr
+        server.addr()
     );
     let outcome = within(
         Duration::from_secs(10),
         "a client with half its headers sent",
-        send_and_stall(server.addr, half.as_bytes(), HELD_FOR_GOOD),
+        send_and_stall(server.addr(), half.as_bytes(), HELD_FOR_GOOD),
     )
     .await;
     assert!(
@@ -407,19 +345,19 @@ async fn a_client_that_stalls_in_its_headers_is_cut_off() {
 /// answering or closing.
 #[tokio::test]
 async fn a_body_that_stops_arriving_is_cut_off() {
-    let server = Server::start(Config {
+    let (server, _) = start(Config {
         body_timeout: SHORT_WAIT,
         ..config()
     });
     let partial = format!(
         "POST /documents HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
          Content-Length: 1000\r\n\r\n{{\"title\": \"slow\", \"text\": \"",
-        server.addr
+        server.addr()
     );
     let outcome = within(
         Duration::from_secs(10),
         "a client whose body stalled",
-        send_and_stall(server.addr, partial.as_bytes(), HELD_FOR_GOOD),
+        send_and_stall(server.addr(), partial.as_bytes(), HELD_FOR_GOOD),
     )
     .await;
     assert!(
@@ -484,7 +422,7 @@ const MAX_IN_FLIGHT: usize = 50;
 /// clients.
 #[tokio::test]
 async fn a_thousand_requests_at_once_get_200_or_a_fast_503() {
-    let server = Server::start(Config {
+    let (server, stats) = start(Config {
         max_in_flight: MAX_IN_FLIGHT,
         ..config()
     });
@@ -517,7 +455,7 @@ async fn a_thousand_requests_at_once_get_200_or_a_fast_503() {
     )
     .await;
 
-    let peak = server.stats.peak_in_flight();
+    let peak = stats.peak_in_flight();
     let answered: Vec<_> = replies.iter().flatten().collect();
     let failed = clients - answered.len();
     let waited = answered.iter().filter(|r| r.status.is_none()).count();
@@ -580,7 +518,7 @@ async fn a_thousand_requests_at_once_get_200_or_a_fast_503() {
 #[tokio::test]
 async fn one_address_cannot_use_up_the_server() {
     let quota = 20;
-    let server = Server::start(Config {
+    let (server, _) = start(Config {
         per_ip_burst: quota,
         per_ip_per_minute: quota,
         ..config()
@@ -634,7 +572,7 @@ async fn one_address_cannot_use_up_the_server() {
 #[tokio::test]
 async fn a_report_over_its_budget_answers_503_and_stops() {
     let budget = Duration::from_millis(300);
-    let server = Server::start(Config {
+    let (server, stats) = start(Config {
         request_timeout: budget,
         ..config()
     });
@@ -653,7 +591,7 @@ async fn a_report_over_its_budget_answers_503_and_stops() {
              about {budget:?}.\n\
              Nothing bounds how long a request may run.\n\
              Read: {CHAPTER}#over-budget",
-            server.stats.report_steps()
+            stats.report_steps()
         );
     };
     let reply = reply.unwrap_or_else(|e| panic!("the over-budget report failed: {e}"));
@@ -667,9 +605,9 @@ async fn a_report_over_its_budget_answers_503_and_stops() {
         started.elapsed()
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let steps = server.stats.report_steps();
+    let steps = stats.report_steps();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let later = server.stats.report_steps();
+    let later = stats.report_steps();
     assert_eq!(
         steps, later,
         "the report over its budget was answered 503, but its steps went on: {steps} steps \

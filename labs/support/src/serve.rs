@@ -8,7 +8,7 @@
 //! which drops every connection and task, so nothing outlives a test.
 
 use std::future::{Future, IntoFuture};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,10 +89,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How long dropping a [`TestServer`] waits for its thread to finish.
 const THREAD_STOP_LIMIT: Duration = Duration::from_secs(5);
 
+/// How many connections may wait to be accepted: enough for a test that
+/// opens a thousand at once (std's `TcpListener::bind` asks for fewer).
+const BACKLOG: u32 = 2048;
+
 /// A lab's app served on `127.0.0.1:<ephemeral port>` for the length of a test.
 pub struct TestServer {
     addr: SocketAddr,
-    connections: Arc<AtomicUsize>,
+    /// Accepted connections, where the server can count them.
+    connections: Option<Arc<AtomicUsize>>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -121,32 +126,58 @@ impl TestServer {
         Self::start_with(Flavor::MultiThread, Serving::PlainRouter, app)
     }
 
-    /// Serves `app` on a runtime of the given flavor, handed to `axum::serve`
-    /// the given way.
-    fn start_with(flavor: Flavor, serving: Serving, app: Router) -> Self {
-        // Bind before spawning the thread, so the address is known (and the
-        // port already accepting) when this function returns.
-        let listener = StdTcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("set_nonblocking");
-        let addr = listener.local_addr().expect("local_addr");
+    /// Runs `serve`, a lab's own serving function, on a multi-thread runtime:
+    /// for labs whose lesson is the serving itself (connection timeouts,
+    /// shutdown). It gets a listener on `127.0.0.1:<ephemeral port>`, and
+    /// runs until the `TestServer` is dropped. Such a server cannot count its
+    /// connections: [`TestServer::connections`] panics.
+    pub fn start_serving<F, Fut>(serve: F) -> Self
+    where
+        F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+        Fut: Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        Self::spawn(Flavor::MultiThread, None, move |listener| {
+            Box::pin(serve(listener))
+        })
+    }
 
+    /// Serves `app` on a runtime of the given flavor, handed to `axum::serve`
+    /// the given way, counting the connections it accepts.
+    fn start_with(flavor: Flavor, serving: Serving, app: Router) -> Self {
         let connections = Arc::new(AtomicUsize::new(0));
         let counting = connections.clone();
+        Self::spawn(flavor, Some(connections), move |listener| {
+            let listener = listener.tap_io(move |_| {
+                counting.fetch_add(1, Ordering::SeqCst);
+            });
+            serving.serve(listener, app, std::future::pending())
+        })
+    }
+
+    /// Listens on an ephemeral port, then runs `serve` on a runtime of the
+    /// given flavor, in a thread of its own, until the `TestServer` is dropped.
+    fn spawn(
+        flavor: Flavor,
+        connections: Option<Arc<AtomicUsize>>,
+        serve: impl FnOnce(tokio::net::TcpListener) -> ServeFuture + Send + 'static,
+    ) -> Self {
+        let runtime = flavor.runtime().expect("build the server's runtime");
+        // Listen before spawning the thread, so the address is known (and the
+        // port already accepting) when this function returns. A tokio listener
+        // belongs to a runtime: make it inside the server's own.
+        let listener = {
+            let _inside = runtime.enter();
+            listen_on_loopback().expect("listen on 127.0.0.1:0")
+        };
+        let addr = listener.local_addr().expect("local_addr");
 
         let (stop, stop_requested) = oneshot::channel::<()>();
         let thread = thread::Builder::new()
             .name(format!("test-server-{}", addr.port()))
             .spawn(move || {
-                let runtime = flavor.runtime().expect("build the server's runtime");
                 runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .expect("listener")
-                        .tap_io(move |_| {
-                            counting.fetch_add(1, Ordering::SeqCst);
-                        });
-                    let server = serving.serve(listener, app, std::future::pending());
                     tokio::select! {
-                        result = server => result.expect("test server failed"),
+                        result = serve(listener) => result.expect("test server failed"),
                         _ = stop_requested => {}
                     }
                 });
@@ -169,8 +200,14 @@ impl TestServer {
     }
 
     /// How many TCP connections the server has accepted so far.
+    ///
+    /// Panics for a server started with [`TestServer::start_serving`]: the
+    /// lab's own serving function accepts the connections, unseen.
     pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+        self.connections
+            .as_ref()
+            .expect("a server started with `start_serving` does not count its connections")
+            .load(Ordering::SeqCst)
     }
 
     /// The full URL of `path` on this server, e.g. `url("/health")`.
@@ -203,6 +240,14 @@ impl Drop for TestServer {
             );
         }
     }
+}
+
+/// A listener on `127.0.0.1:<ephemeral port>` with a long [`BACKLOG`]; must
+/// be called inside a tokio runtime.
+fn listen_on_loopback() -> std::io::Result<tokio::net::TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((Ipv4Addr::LOCALHOST, 0).into())?;
+    socket.listen(BACKLOG)
 }
 
 /// The server behind `cargo run -p <lab>`.
