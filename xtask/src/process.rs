@@ -306,3 +306,22 @@ fn stop_all(grace: Duration) {
         thread::sleep(grace.min(Duration::from_millis(500)));
     }
 }
+
+/// `hello listening on http://127.0.0.1:8080 (Ctrl-C to stop)` -> the address:
+/// how every lab server, and the benchmark's servers, say where they listen.
+pub fn listening_address(line: &str) -> Option<std::net::SocketAddr> {
+    let (_, rest) = line.split_once("listening on http://")?;
+    rest.split_whitespace().next()?.trim_end_matches('/').parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_is_read_from_a_servers_line() {
+        let line = "cancellation listening on http://127.0.0.1:41234 (Ctrl-C to stop)";
+        assert_eq!(listening_address(line), Some("127.0.0.1:41234".parse().unwrap()));
+        assert_eq!(listening_address("upstream (/ok) on http://127.0.0.1:1"), None);
+    }
+}

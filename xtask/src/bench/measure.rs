@@ -215,7 +215,7 @@ impl RunningServer {
             else {
                 bail!("the server {name:?} did not say where it listens within {STARTUP_LIMIT:?}");
             };
-            if let Some(addr) = listening_address(&line) {
+            if let Some(addr) = process::listening_address(&line) {
                 ensure_loopback(addr)?;
                 // The rest of its output is not needed; reading it keeps the
                 // pipe from filling up.
@@ -233,12 +233,6 @@ fn ensure_loopback(addr: SocketAddr) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// `... listening on http://127.0.0.1:8080 (Ctrl-C to stop)` -> the address.
-pub fn listening_address(line: &str) -> Option<SocketAddr> {
-    let (_, rest) = line.split_once("listening on http://")?;
-    rest.split_whitespace().next()?.trim_end_matches('/').parse().ok()
 }
 
 /// Loads `url` with `tool` at `concurrency` for `seconds`, and reads its report.
@@ -422,11 +416,5 @@ Transfer/sec:     11.00MB
         assert_eq!((measured.p50_ms, measured.p99_ms), (1.1, 2.5));
         assert_eq!(measured.errors, 10);
         assert_eq!(measured.error_kinds, "3 timeout, 7 non-2xx");
-    }
-
-    #[test]
-    fn the_address_is_read_from_a_servers_line() {
-        let line = "go-api listening on http://127.0.0.1:41234 (Ctrl-C to stop)";
-        assert_eq!(listening_address(line), Some("127.0.0.1:41234".parse().unwrap()));
     }
 }

@@ -262,16 +262,12 @@ impl Progress {
         let (flag, label) = (done.clone(), label.to_owned());
         let thread = thread::spawn(move || {
             let started = Instant::now();
-            let width = 30;
             while !flag.load(Ordering::SeqCst) {
+                // In thousandths of the whole plan, this run's share filled in as it goes.
                 let run = (started.elapsed().as_secs_f64() / seconds.max(1) as f64).min(1.0);
-                let overall = ((position - 1) as f64 + run) / total as f64;
-                let filled = (overall * width as f64) as usize;
-                eprint!(
-                    "\r  [{}{}] {position}/{total} {label:<24}",
-                    "#".repeat(filled),
-                    "-".repeat(width - filled)
-                );
+                let done = (((position - 1) as f64 + run) * 1000.0) as usize;
+                let bar = ui::progress_bar(done, total * 1000, 30);
+                anstream::eprint!("\r  {bar} {position}/{total} {label:<24}");
                 thread::sleep(Duration::from_millis(200));
             }
             eprint!("\r{:80}\r", "");

@@ -379,7 +379,7 @@ impl LabProcess {
                      so tokio-console cannot connect"
                 );
             }
-            if let Some(addr) = listening_address(&line) {
+            if let Some(addr) = process::listening_address(&line) {
                 break addr;
             }
         };
@@ -421,22 +421,9 @@ fn show_server_line(line: &str) {
     anstream::println!("{} {line}", paint(ui::DIM, "  server |"));
 }
 
-/// `hello listening on http://127.0.0.1:8080 (Ctrl-C to stop)` -> the address.
-fn listening_address(line: &str) -> Option<SocketAddr> {
-    let (_, rest) = line.split_once("listening on http://")?;
-    rest.split_whitespace().next()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_address_is_read_from_the_servers_first_line() {
-        let line = "cancellation listening on http://127.0.0.1:41234 (Ctrl-C to stop)";
-        assert_eq!(listening_address(line), Some("127.0.0.1:41234".parse().unwrap()));
-        assert_eq!(listening_address("upstream (/ok) on http://127.0.0.1:1"), None);
-    }
 
     #[test]
     fn busy_ports_are_replaced_by_free_ones() {
