@@ -279,9 +279,9 @@ fn solution_shows_the_diff_with_a_warning_and_apply_catches_up() {
 }
 
 /// The learner's loop on lab 00: status says where to start, check and
-/// watch show the failure, a fix makes watch pass and move on to lab 01,
-/// SIGTERM stops watch and everything it started, and status then counts
-/// lab 00 as done without testing it again.
+/// watch show the failure, `h` and Enter show a hint, a fix makes watch pass
+/// and name lab 01, Enter moves on to it, SIGTERM stops watch and everything
+/// it started, and status then counts lab 00 as done without testing it again.
 #[test]
 fn a_learner_walks_through_lab_00_with_status_check_and_watch() {
     let workbook = Workbook::new();
@@ -312,9 +312,13 @@ fn a_learner_walks_through_lab_00_with_status_check_and_watch() {
 
     let mut watch = workbook.spawn(&["watch"]);
     watch.wait_for("Watching labs/00-demo", fixture::LIMIT);
+    watch.type_line("h");
+    watch.wait_for("Hint 1", Duration::from_secs(10));
     workbook.fix("00-demo");
     watch.wait_for("Lab 00 demo passes", fixture::LIMIT);
-    watch.wait_for("Moving on to lab 01 echo", Duration::from_secs(10));
+    watch.wait_for("Next: lab 01 echo", Duration::from_secs(10));
+    watch.wait_for("Enter: watch lab 01", Duration::from_secs(10));
+    watch.type_line("");
     watch.wait_for("Checking lab 01 echo", Duration::from_secs(10));
     // Stopped while it checks lab 01: everything it started stops too.
     let stopped = watch.stop();
@@ -488,7 +492,7 @@ fn watch_never_goes_back_to_a_skipped_lab() {
     assert!(
         watch.stdout.contains("Lab 01 echo passes")
             && watch.stdout.contains("Still open before it: lab 00 demo (cargo xtask watch demo)")
-            && !watch.stdout.contains("Moving on to lab 00"),
+            && !watch.stdout.contains("Next: lab 00"),
         "{watch}"
     );
 }

@@ -233,7 +233,7 @@ fn print_help(workbook: &Workbook, lab: &Lab) {
 pub enum Next {
     /// `check`: suggest the command to go on with.
     Suggest,
-    /// `watch`: say that we move on.
+    /// `watch`: name it; `watch` then waits to be asked.
     MoveOn,
 }
 
@@ -255,8 +255,8 @@ pub fn announce_next(workbook: &Workbook, done: &Lab, how: Next) -> Option<Lab> 
                     command(format!("cargo xtask watch {}", lab.slug))
                 ),
                 Next::MoveOn => anstream::println!(
-                    "\n{} lab {} \"{}\" (read {}).\n",
-                    paint(ui::STRONG, "Moving on to"),
+                    "\n{} lab {} \"{}\" (read {}).",
+                    paint(ui::STRONG, "Next:"),
                     lab.label(),
                     lab.title,
                     chapter

@@ -1,5 +1,5 @@
 //! `cargo xtask watch [lab]`: check the lab every time one of its files is
-//! saved, and move on to the next lab once it passes.
+//! saved; once it passes, name the next lab and wait to be asked for it.
 //!
 //! This is the learner's main loop: an editor on one side, `watch` on the
 //! other. Two ways of noticing a save work together:
@@ -9,7 +9,10 @@
 //!   events do not arrive (network drives, some containers and VMs).
 //!
 //! Either way a check runs only when the lab's files really changed, so an
-//! editor that touches files without changing them does not re-run it.
+//! editor that touches files without changing them does not re-run it. Only
+//! writes, creations, removals and renames count as events: reading a file
+//! (as the check itself does) is not a change, and waking on it would keep
+//! `watch` busy for ever.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +20,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use anyhow::Result;
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 
 use super::check::{self, Next};
@@ -25,7 +29,7 @@ use crate::ui::{self, command, paint};
 use crate::workbook::{Lab, Workbook, is_noise};
 
 /// Re-run a lab's check every time you save one of its files; once it
-/// passes, move on to the next lab.
+/// passes, name the next lab and wait for Enter.
 ///
 /// Without a lab, starts with the first lab that does not pass yet. Changes
 /// are noticed through file-system events, and by looking at the lab's
@@ -64,12 +68,15 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     std::thread::spawn(move || {
         for line in std::io::stdin().lines().map_while(Result::ok) {
             if keys.send(Wake::Key(line)).is_err() {
-                break;
+                return;
             }
         }
+        let _ = keys.send(Wake::NoMoreKeys);
     });
     let mut watcher = match notify::recommended_watcher(move |event| {
-        if let Ok(notify::Event { paths, .. }) = event {
+        if let Ok(notify::Event { kind, paths, .. }) = event
+            && changes_content(kind)
+        {
             let _ = events_tx.send(Wake::Files(paths));
         }
     }) {
@@ -114,9 +121,41 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         if let Some(watcher) = watcher.as_mut() {
             let _ = watcher.unwatch(&lab.dir);
         }
-        match check::announce_next(workbook, &lab, Next::MoveOn) {
-            Some(next) => lab = next,
+        let next = check::announce_next(workbook, &lab, Next::MoveOn);
+        match wait_for_go_ahead(workbook, next, &events) {
+            Some(chosen) => lab = chosen,
             None => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+/// After a pass: waits until the learner asks for the next lab (Enter) or
+/// names another one. A workshop skips labs, so nothing starts on its own.
+/// Returns `None` when there is nothing to go on with (or stdin closed).
+fn wait_for_go_ahead(workbook: &Workbook, next: Option<Lab>, events: &Receiver<Wake>) -> Option<Lab> {
+    let offer = match &next {
+        Some(lab) => format!("Enter: watch lab {}; or type another lab's name or number", lab.label()),
+        None => "type a lab's name or number to watch it".to_owned(),
+    };
+    loop {
+        anstream::println!("{}", paint(ui::DIM, format!("({offer}; Ctrl-C to stop)")));
+        let typed = loop {
+            match events.recv() {
+                Ok(Wake::Key(line)) => break line,
+                Ok(Wake::Files(_)) => continue,
+                Ok(Wake::NoMoreKeys) | Err(_) => return None,
+            }
+        };
+        let typed = typed.trim();
+        if typed.is_empty() {
+            if next.is_some() {
+                return next;
+            }
+            continue;
+        }
+        match workbook.lab(typed) {
+            Ok(lab) => return Some(lab),
+            Err(error) => anstream::println!("{error:#}"),
         }
     }
 }
@@ -125,6 +164,8 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
 enum Wake {
     Files(Vec<PathBuf>),
     Key(String),
+    /// Standard input ended (not a terminal, or closed): nobody can answer.
+    NoMoreKeys,
 }
 
 /// Blocks until the lab's files differ from `last` (the fingerprint of what
@@ -133,19 +174,20 @@ fn wait_for_change(workbook: &Workbook, lab: &Lab, events: &Receiver<Wake>, last
     loop {
         match events.recv_timeout(POLL_EVERY) {
             Ok(Wake::Key(key)) => {
-                if key.trim() == "h" {
-                    anstream::println!();
-                    if let Err(error) = super::hint::reveal(workbook, lab, false, false) {
-                        anstream::println!("{error:#}");
-                    }
-                }
+                answer_key(workbook, lab, &key);
                 continue;
             }
+            Ok(Wake::NoMoreKeys) => continue,
             Ok(Wake::Files(paths)) if !paths.iter().any(|p| is_relevant(p)) => continue,
             Ok(Wake::Files(_)) => {
-                // Let the editor finish (several events per save), then drain.
+                // Let the editor finish (several events per save), then drain
+                // the file events; a key pressed meanwhile is still answered.
                 std::thread::sleep(SETTLE);
-                while events.try_recv().is_ok() {}
+                while let Ok(wake) = events.try_recv() {
+                    if let Wake::Key(key) = wake {
+                        answer_key(workbook, lab, &key);
+                    }
+                }
             }
             Err(RecvTimeoutError::Timeout) => {}
             // No watcher: polling only.
@@ -155,6 +197,30 @@ fn wait_for_change(workbook: &Workbook, lab: &Lab, events: &Receiver<Wake>, last
         if now != last {
             return now;
         }
+    }
+}
+
+/// Answers a line typed while waiting: `h` shows the next hint.
+fn answer_key(workbook: &Workbook, lab: &Lab, key: &str) {
+    if key.trim() == "h" {
+        anstream::println!();
+        if let Err(error) = super::hint::reveal(workbook, lab, false, false) {
+            anstream::println!("{error:#}");
+        }
+    }
+}
+
+/// Whether a file-system event may have changed what a file holds. Opening,
+/// reading and closing a file unwritten (inotify's access events, which the
+/// check's own reads cause) or a change of metadata alone do not.
+fn changes_content(kind: EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        // A file closed after writing (inotify's IN_CLOSE_WRITE).
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other => false,
     }
 }
 
