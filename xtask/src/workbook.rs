@@ -57,6 +57,24 @@ impl Workbook {
         Workbook { root, target_dir }
     }
 
+    /// Where `cargo xtask book` records the address it serves the book at
+    /// while it runs (`http://127.0.0.1:<port>`); lab-support's links read it.
+    pub fn served_book_record(&self) -> PathBuf {
+        self.target_dir.join("book-url")
+    }
+
+    /// `text` with links to the book's default address moved to where the
+    /// book is served now, if it is served elsewhere.
+    pub fn book_links(&self, text: &str) -> String {
+        const DEFAULT: &str = "http://127.0.0.1:3000";
+        match std::fs::read_to_string(self.served_book_record()) {
+            Ok(served) if served.trim().starts_with("http://127.0.0.1:") => {
+                text.replace(DEFAULT, served.trim())
+            }
+            _ => text.to_owned(),
+        }
+    }
+
     /// Why a `CARGO_TARGET_DIR` outside this checkout is a hazard, if it is
     /// one: the path crates of two clones get the same artifact names
     /// (cargo#12516), so `cargo test -p hello` in one clone can run the

@@ -20,6 +20,15 @@ use super::check::SERVED_REPOSITORY_DIRS;
 use super::live::{self, Live};
 use crate::workbook::Workbook;
 
+/// Removes a file when dropped (the book's address, once it is not served).
+struct ForgetOnDrop(PathBuf);
+
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Serves the built book, the repository's lab files and the labs' live
 /// states until Ctrl-C/SIGTERM.
 pub async fn serve(workbook: &Workbook, book: PathBuf, port: u16, open: bool) -> Result<()> {
@@ -33,6 +42,15 @@ pub async fn serve(workbook: &Workbook, book: PathBuf, port: u16, open: bool) ->
         Err(error) => return Err(error).context(format!("listening on 127.0.0.1:{port}")),
     };
     let url = format!("http://{}/", listener.local_addr()?);
+    // The labs' failure messages link to the book where it is served: they
+    // read this record (lab_support::Chapter). Removed when we stop.
+    let record = workbook.served_book_record();
+    if let Err(error) = std::fs::create_dir_all(&workbook.target_dir)
+        .and_then(|()| std::fs::write(&record, url.trim_end_matches('/')))
+    {
+        eprintln!("warning: could not record the book's address in {}: {error}", record.display());
+    }
+    let _forget_record = ForgetOnDrop(record);
 
     let repository = Arc::new(workbook.root.clone());
     let mut app = Router::new();

@@ -109,7 +109,11 @@ fn explain(workbook: &Workbook, lab: &Lab, report: &Report) {
             );
             anstream::println!("{}", indent(errors, "  "));
             for trap in lab.traps.iter().filter(|trap| errors.contains(&trap.error)) {
-                anstream::println!("\n{} {}", paint(ui::WARN, "Likely:"), trap.says);
+                anstream::println!(
+                    "\n{} {}",
+                    paint(ui::WARN, "Likely:"),
+                    workbook.book_links(&trap.says)
+                );
             }
             print_help(workbook, lab);
         }
