@@ -7,7 +7,7 @@
 //! The client here is a plain one: an HTTP/1.1 request on a `TcpStream`, the
 //! chunked body decoded and the event stream parsed by hand, as a browser's
 //! `EventSource` would. (The page's side, `book/theme/workbook-live.js`, is
-//! tried in a real browser by hand; see the report of issue 8, point 14.)
+//! tried in headless Chromium by hand when it changes: CONTRIBUTING.md says how.)
 
 mod fixture;
 

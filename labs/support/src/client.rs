@@ -122,7 +122,8 @@ pub async fn burst(n: usize, request: impl Fn(usize) -> RequestBuilder) -> Burst
 /// that is rare, because the network takes most of each request; in-process,
 /// on a multi-thread runtime (`#[tokio::test(flavor = "multi_thread")]`),
 /// with thousands of calls in flight and each call released together with a
-/// partner, it happens many times a second. For pure logic (DESIGN §3.7).
+/// partner, it happens many times a second. Sockets are for what the lesson
+/// needs them for (disconnects, timing); a race in pure logic needs none.
 pub async fn keep_calling<T: Send + 'static>(
     app: &Router,
     path: &str,

@@ -1,7 +1,7 @@
 //! `cargo xtask dev verify` (also `cargo xtask verify`): prove the course is
 //! sound, for maintainers and CI.
 //!
-//! The lab contract (DESIGN §3) as one command. For every lab:
+//! The lab contract (CONTRIBUTING.md, "The lab contract") as one command. For every lab:
 //!
 //! - `cargo test -p <slug>`: the starter fails exactly the tests its
 //!   `lab.toml` declares in `[fails]`, each with a message containing the
