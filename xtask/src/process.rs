@@ -53,17 +53,19 @@ impl Supervised {
             command.process_group(0);
             #[cfg(target_os = "linux")]
             {
+                use rustix::process::{Signal, getppid, set_parent_process_death_signal};
                 let parent = std::process::id();
                 // SAFETY: between fork and exec only async-signal-safe calls
-                // are allowed; prctl, getppid and _exit are.
+                // are allowed; prctl and getppid (system calls) are. An error
+                // returned here ends the child before exec.
                 unsafe {
                     command.pre_exec(move || {
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                        set_parent_process_death_signal(Some(Signal::TERM))?;
                         // The parent may have died before prctl took effect.
-                        if libc::getppid() as u32 != parent {
-                            libc::_exit(1);
+                        match getppid() {
+                            Some(pid) if pid.as_raw_nonzero().get() as u32 == parent => Ok(()),
+                            _ => Err(io::Error::other("the xtask exited before its child started")),
                         }
-                        Ok(())
                     });
                 }
             }
@@ -106,7 +108,7 @@ impl Supervised {
             return Some(status);
         }
         #[cfg(unix)]
-        signal_group(self.child.id(), libc::SIGTERM);
+        signal_group(self.child.id(), rustix::process::Signal::TERM);
         #[cfg(not(unix))]
         let _ = self.child.kill();
         let started = Instant::now();
@@ -117,7 +119,7 @@ impl Supervised {
             thread::sleep(Duration::from_millis(20));
         }
         #[cfg(unix)]
-        signal_group(self.child.id(), libc::SIGKILL);
+        signal_group(self.child.id(), rustix::process::Signal::KILL);
         let _ = self.child.kill();
         self.child.wait().ok()
     }
@@ -128,7 +130,7 @@ impl Drop for Supervised {
         self.stop(GRACE);
         // The leader is gone; make sure nothing it started lingers.
         #[cfg(unix)]
-        signal_group(self.child.id(), libc::SIGKILL);
+        signal_group(self.child.id(), rustix::process::Signal::KILL);
         RUNNING.lock().unwrap().retain(|&id| id != self.child.id());
     }
 }
@@ -187,22 +189,25 @@ pub fn forward_lines(
     })
 }
 
-/// Sends `signal` to the process group led by `leader`.
+/// Sends `signal` to the process group led by `leader`; a group that no
+/// longer exists is an error we ignore.
 #[cfg(unix)]
-fn signal_group(leader: u32, signal: libc::c_int) {
-    // SAFETY: kill has no memory-safety preconditions. A negative pid means
-    // "the process group"; a group that no longer exists is an error we ignore.
-    unsafe {
-        libc::kill(-(leader as libc::pid_t), signal);
+fn signal_group(leader: u32, signal: rustix::process::Signal) {
+    if let Some(group) = pid(leader) {
+        let _ = rustix::process::kill_process_group(group, signal);
     }
 }
 
 /// Whether the process `pid` still exists (running, or exited but not yet
 /// reaped by the thread waiting for it).
 #[cfg(unix)]
-fn exists(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+fn exists(id: u32) -> bool {
+    pid(id).is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+}
+
+#[cfg(unix)]
+fn pid(id: u32) -> Option<rustix::process::Pid> {
+    rustix::process::Pid::from_raw(i32::try_from(id).ok()?)
 }
 
 /// From now on, the first Ctrl-C or SIGTERM only wakes [`stop_requested`]:
@@ -289,7 +294,7 @@ fn stop_all(grace: Duration) {
     #[cfg(unix)]
     {
         for &group in &groups {
-            signal_group(group, libc::SIGTERM);
+            signal_group(group, rustix::process::Signal::TERM);
         }
         // The threads waiting for the leaders reap them as they exit.
         let started = Instant::now();
@@ -297,7 +302,7 @@ fn stop_all(grace: Duration) {
             thread::sleep(Duration::from_millis(20));
         }
         for &group in &groups {
-            signal_group(group, libc::SIGKILL);
+            signal_group(group, rustix::process::Signal::KILL);
         }
     }
     #[cfg(not(unix))]
