@@ -162,6 +162,23 @@ fn verify_fails_on_a_lab_changed_since_the_commit() {
     );
 }
 
+/// A solution's `src/` holds only what the fix changes: a copy of a file
+/// the fix leaves alone is named, and so is a file the lab does not have.
+#[test]
+fn verify_fails_on_a_solution_that_copies_or_adds_files() {
+    let workbook = Workbook::new();
+    workbook.write("solutions/00-demo/src/main.rs", &workbook.read("labs/00-demo/src/main.rs"));
+    workbook.write("solutions/00-demo/src/extra.rs", "// not in the lab\n");
+    let ran = workbook.run(&["dev", "verify", "--lab", "demo"]);
+    assert!(!ran.success(), "verify failed, so it does not exit with 0:\n{ran}");
+    for phrase in [
+        "solutions/00-demo/src/main.rs is the same as the lab's",
+        "solutions/00-demo/src/extra.rs has no counterpart in labs/00-demo/src",
+    ] {
+        assert!(ran.stdout.contains(phrase), "verify should say {phrase:?}:\n{ran}");
+    }
+}
+
 /// A solution that does not fix the lab fails verify, which names it.
 #[test]
 fn verify_fails_on_a_broken_solution_and_names_it() {

@@ -295,7 +295,7 @@ fn judge_starter(lab: &Lab, tests: &BTreeMap<String, TestResult>) -> Vec<String>
 }
 
 /// The solution passes every test, the same tests as the starter, and its
-/// `src/` holds the same files as the lab's (the diff is the lesson).
+/// `src/` holds only the files the fix changes (the diff is the lesson).
 fn solution(
     workbook: &Workbook,
     lab: &Lab,
@@ -303,19 +303,7 @@ fn solution(
     starter_tests: Option<&BTreeSet<String>>,
 ) -> Result<String, String> {
     let mut problems = Vec::new();
-    let names = |dir: &std::path::Path| -> BTreeSet<String> {
-        let src = dir.join("src");
-        files_under(&src).iter().map(|f| git::pathspec(&src, f)).collect()
-    };
-    let (lab_files, solution_files) = (names(&lab.dir), names(&lab.solution_dir()));
-    if lab_files != solution_files {
-        problems.push(format!(
-            "{}/src should hold the same files as {}/src (the lab's sources with the fix): \
-             it has {solution_files:?}, the lab {lab_files:?}",
-            workbook.relative(&lab.solution_dir()),
-            workbook.relative(&lab.dir)
-        ));
-    }
+    problems.extend(solution_files_differ(workbook, lab));
     match ran(report, "the solution") {
         Err(problem) => problems.push(problem),
         Ok(tests) => {
@@ -342,6 +330,50 @@ fn solution(
         }
     }
     Err(problems.join("\n"))
+}
+
+/// A solution's `src/` holds only what differs from its lab's (the diff is
+/// the lesson; the rest is used from the lab's folder): no file the lab
+/// lacks, and no file the same as the lab's unless the code includes it
+/// (`include_str!`, which reads beside the file that calls it).
+fn solution_files_differ(workbook: &Workbook, lab: &Lab) -> Vec<String> {
+    let (lab_src, solution_src) = (lab.dir.join("src"), lab.solution_dir().join("src"));
+    let solution_files = files_under(&solution_src);
+    let sources: String = solution_files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
+    let mut problems = Vec::new();
+    for file in &solution_files {
+        let name = git::pathspec(&solution_src, file);
+        let shown = workbook.relative(file);
+        let lab_file = lab_src.join(&name);
+        // The committed starter, so that a learner's fix in the lab is no excuse.
+        let starter = git::committed(&workbook.root, &git::pathspec(&workbook.root, &lab_file))
+            .map(String::into_bytes)
+            .ok_or(())
+            .or_else(|()| std::fs::read(&lab_file));
+        match starter {
+            Err(_) => problems.push(format!(
+                "{shown} has no counterpart in {}/src: a solution fixes the lab's files",
+                workbook.relative(&lab.dir)
+            )),
+            Ok(starter) if std::fs::read(file).is_ok_and(|fixed| fixed == starter) => {
+                let included = ["include_str!", "include_bytes!"]
+                    .iter()
+                    .any(|include| sources.contains(&format!("{include}(\"{name}\")")));
+                if !included {
+                    problems.push(format!(
+                        "{shown} is the same as the lab's: leave it out (the solution's \
+                         Cargo.toml points at the lab's files), so the diff is the fix alone"
+                    ));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    problems
 }
 
 /// One line per failed test matching `wanted`, each followed by its message.
