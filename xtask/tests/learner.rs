@@ -322,14 +322,18 @@ fn a_learner_walks_through_lab_00_with_status_check_and_watch() {
     watch.type_line("");
     watch.wait_for("Checking lab 01 echo", Duration::from_secs(10));
     // Stopped while it checks lab 01: everything it started stops too.
-    let stopped = watch.stop();
-    assert_eq!(
-        stopped.code(),
-        Some(130),
-        "stopped by a signal, watch exits with 130 ({stopped}). Its output:\n{}",
-        watch.transcript
-    );
-    assert_nothing_left_running_in(workbook.root());
+    // (SIGTERM is Unix's; on Windows dropping `watch` kills it.)
+    if cfg!(unix) {
+        let stopped = watch.stop();
+        assert_eq!(
+            stopped.code(),
+            Some(130),
+            "stopped by a signal, watch exits with 130 ({stopped}). Its output:\n{}",
+            watch.transcript
+        );
+        assert_nothing_left_running_in(workbook.root());
+    }
+    drop(watch);
 
     let status = workbook.run(&["status"]);
     assert!(status.stdout.contains("1 of 2 labs pass"), "{status}");
