@@ -14,7 +14,7 @@ use lab_support::{TestServer, within};
 const LIMIT: Duration = Duration::from_secs(10);
 
 /// The chapter of this lab in the locally served book.
-const CHAPTER: &str = "http://127.0.0.1:3000/00-hello.html";
+const CHAPTER: lab_support::Chapter = lab_support::Chapter::page("00-hello.html");
 
 /// Without a name, the greeting is for the world. The starter gets this one
 /// right: it is the part of the server that already works.

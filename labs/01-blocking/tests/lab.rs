@@ -21,7 +21,7 @@ const LIMIT: Duration = Duration::from_secs(15);
 const SLOW_MS: u128 = 100;
 
 /// The chapter of this lab in the locally served book.
-const CHAPTER: &str = "http://127.0.0.1:3000/01-blocking.html";
+const CHAPTER: lab_support::Chapter = lab_support::Chapter::page("01-blocking.html");
 
 /// Waiting is not working: ten requests that each wait 100 ms overlap, and
 /// take about 100 ms in all. Done one after another they cannot take less than

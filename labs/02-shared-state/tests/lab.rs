@@ -22,7 +22,7 @@ const LIMIT: Duration = Duration::from_secs(20);
 const OVERLAP_LIMIT: Duration = Duration::from_secs(3);
 
 /// The chapter of this lab in the locally served book.
-const CHAPTER: &str = "http://127.0.0.1:3000/02-shared-state.html";
+const CHAPTER: lab_support::Chapter = lab_support::Chapter::page("02-shared-state.html");
 
 /// The `request_num` of each reply to `n` concurrent `GET /api`, in request order.
 async fn numbers_of_concurrent_requests(server: &TestServer, n: usize) -> (Vec<u64>, Duration) {

@@ -39,7 +39,7 @@ const SETTLE: Duration = Duration::from_millis(300);
 const WINDOW: Duration = Duration::from_millis(400);
 
 /// The chapter of this lab in the locally served book.
-const CHAPTER: &str = "http://127.0.0.1:3000/05-cancellation.html";
+const CHAPTER: lab_support::Chapter = lab_support::Chapter::page("05-cancellation.html");
 
 fn start(timeout: Duration) -> (TestServer, Arc<Observations>) {
     let observed = Arc::new(Observations::default());

@@ -26,7 +26,7 @@ const MAX_UPSTREAM_CALLS: usize = 4;
 const LIMIT: Duration = Duration::from_secs(10);
 
 /// The chapter of this lab in the locally served book.
-const CHAPTER: &str = "http://127.0.0.1:3000/08-client-pool.html";
+const CHAPTER: lab_support::Chapter = lab_support::Chapter::page("08-client-pool.html");
 
 /// The lab's proxy, in front of `upstream` (any base URL).
 fn proxy_to(upstream: String) -> TestServer {

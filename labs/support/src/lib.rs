@@ -17,11 +17,14 @@
 //! - [`within`]: a time bound for every test, so that a hung starter fails in
 //!   seconds with a message saying what hung instead of hanging the run;
 //!   [`eventually`]: wait, boundedly, for a condition to become true.
+//! - [`Chapter`]: the link a failure message gives to the book, to where it
+//!   is served (any port), or else to its built pages on disk.
 
 // Links the dependency set dynamically (see dylib/src/lib.rs).
 #[cfg(not(windows))]
 use lab_deps as _;
 
+mod book;
 pub mod client;
 mod console;
 pub mod process;
@@ -29,6 +32,7 @@ pub mod serve;
 mod time;
 pub mod upstream;
 
+pub use book::Chapter;
 pub use console::{init_tracing, init_tracing_with};
-pub use serve::{LabServer, TestServer};
+pub use serve::{LabServer, ServerArgs, TestServer};
 pub use time::{eventually, within};

@@ -302,7 +302,7 @@ impl LabServer {
     }
 
     fn serve(self, make_app: impl FnOnce() -> Router) -> std::io::Result<()> {
-        let options = Options::from_args_and_env()?;
+        let options = ServerArgs::parse(self.lab);
         crate::console::init_tracing(options.console);
         self.flavor.runtime()?.block_on(async move {
             let app = make_app();
@@ -347,52 +347,33 @@ impl LabServer {
     }
 }
 
-/// What `cargo run -p <lab> -- [--port N] [--console]` asked for.
-struct Options {
-    port: u16,
-    console: bool,
+/// The options of every lab server: `cargo run -p <lab> -- [--port N]
+/// [--console]`, each also from the environment. A lab whose `main` takes
+/// more (labs 10 and 12) flattens these into its own clap arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Listen on 127.0.0.1:N (0: any free port).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Enable tokio-console.
+    #[arg(
+        long,
+        env = "TOKIO_CONSOLE",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub console: bool,
 }
 
-impl Options {
-    const DEFAULT_PORT: u16 = 8080;
-
-    fn from_args_and_env() -> std::io::Result<Self> {
-        let invalid = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
-        let parse_port = |text: &str| {
-            text.parse::<u16>()
-                .map_err(|_| invalid(format!("not a port number: {text:?}")))
-        };
-        let mut port = match std::env::var("PORT") {
-            Ok(text) => parse_port(&text)?,
-            Err(_) => Self::DEFAULT_PORT,
-        };
-        let mut console = std::env::var("TOKIO_CONSOLE").is_ok_and(|v| v != "0" && !v.is_empty());
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--port" => {
-                    let value = args
-                        .next()
-                        .ok_or_else(|| invalid("--port needs a value".into()))?;
-                    port = parse_port(&value)?;
-                }
-                "--console" => console = true,
-                "--help" | "-h" => {
-                    println!(
-                        "usage: cargo run -p <lab> -- [--port N] [--console]\n\
-                         \n  --port N    listen on 127.0.0.1:N (default 8080, or $PORT; 0 = any free port)\
-                         \n  --console   enable tokio-console (or set TOKIO_CONSOLE=1)"
-                    );
-                    std::process::exit(0);
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "unexpected argument {other:?} (try --help)"
-                    )));
-                }
-            }
-        }
-        Ok(Options { port, console })
+impl ServerArgs {
+    /// Parses the command line of the lab called `lab`; on `--help` or a
+    /// mistake, clap prints what to type and exits.
+    pub fn parse(lab: &'static str) -> ServerArgs {
+        use clap::{Args as _, FromArgMatches as _};
+        let command = ServerArgs::augment_args(clap::Command::new(lab))
+            .about(format!("The server of the {lab} lab, on 127.0.0.1; Ctrl-C stops it."))
+            .long_about(None);
+        ServerArgs::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit())
     }
 }
 
