@@ -5,9 +5,9 @@
 //!
 //! | layer | modules | what they are |
 //! |---|---|---|
-//! | verbs | [`learn`], [`dev`], [`bench`] | the learner's verbs; the maintainer's (`verify`, capture); the benchmark |
+//! | verbs | [`learn`], [`dev`], [`bench`], [`classroom`] | the learner's verbs; the maintainer's (`verify`, capture); the benchmark; the instructor's room |
 //! | book | [`book`] | build (mdBook + hints), check (includes, links), serve, live lab states |
-//! | state | [`progress`], [`backup`] | where each lab stands; copies of the learner's files |
+//! | state | [`progress`], [`backup`], [`room`] | where each lab stands; copies of the learner's files; telling a joined room |
 //! | tools | [`cargo`], [`git`] | every cargo and every git call |
 //! | model | [`workbook`] | where the workbook is; its labs and their `lab.toml` |
 //! | base | [`process`], [`ui`] | supervised children and signals; terminal output |
@@ -19,10 +19,12 @@ pub mod backup;
 pub mod bench;
 pub mod book;
 pub mod cargo;
+pub mod classroom;
 pub mod dev;
 pub mod git;
 pub mod learn;
 pub mod process;
 pub mod progress;
+pub mod room;
 pub mod ui;
 pub mod workbook;

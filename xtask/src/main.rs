@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use xtask::workbook::Workbook;
-use xtask::{bench, book, dev, learn};
+use xtask::{bench, book, classroom, dev, learn};
 
 /// The workbook's tool: read the book, check your labs, see their tasks.
 #[derive(Debug, Parser)]
@@ -38,6 +38,9 @@ enum Command {
     Console(learn::console::Args),
     Fetch(learn::fetch::Args),
     Bench(bench::Args),
+    Classroom(classroom::Args),
+    Join(learn::join::Args),
+    Leave(learn::join::LeaveArgs),
     /// The maintainer's verbs: verify the course, capture console screens.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -72,6 +75,9 @@ fn main() -> ExitCode {
             Command::Console(args) => learn::console::run(&workbook, args),
             Command::Fetch(args) => learn::fetch::run(&workbook, args),
             Command::Bench(args) => bench::run(&workbook, args),
+            Command::Classroom(args) => classroom::run(&workbook, args),
+            Command::Join(args) => learn::join::run(&workbook, args),
+            Command::Leave(args) => learn::join::leave(&workbook, args),
             Command::Dev(DevCommand::Verify(args)) | Command::Verify(args) => {
                 dev::verify::run(&workbook, args)
             }

@@ -235,6 +235,10 @@ fn keep_current(
         if new_stamp == last_stamp && !(listened && computed.elapsed() >= REFRESH) {
             continue;
         }
+        if new_stamp != last_stamp {
+            // A joined workshop room hears of it too (in the background).
+            crate::room::report(workbook);
+        }
         last_stamp = new_stamp;
         computed = Instant::now();
         let json = snapshot(workbook);

@@ -30,12 +30,13 @@ pub struct Args {
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     crate::process::exit_on_signal();
     let lab = workbook.lab(&args.lab)?;
-    if check(workbook, &lab)?.passed() {
+    let passed = check(workbook, &lab)?.passed();
+    if passed {
         announce_next(workbook, &lab, Next::Suggest);
-        Ok(ExitCode::SUCCESS)
-    } else {
-        Ok(ExitCode::FAILURE)
     }
+    // Everything is printed; let a joined room's send finish (or time out).
+    crate::room::flush(crate::room::TIMEOUT);
+    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Runs the lab's tests, prints the explained result and remembers it.
@@ -47,6 +48,8 @@ pub fn check(workbook: &Workbook, lab: &Lab) -> Result<Report> {
     let running = command(format!("cargo test -p {}", lab.slug));
     anstream::println!("{} lab {} ({running})...", paint(ui::STRONG, "Checking"), lab.label());
     let report = progress::test_lab(workbook, lab, true)?;
+    // Tells a joined workshop room, in the background (see `room`).
+    crate::room::report(workbook);
     explain(workbook, lab, &report);
     if report.passed() && !passed_before {
         reflect(workbook, lab);

@@ -6,7 +6,9 @@
 //! - `reset <lab>` and `solution <lab> [--apply]`: start over, or catch up;
 //!   `restore <lab>` undoes either (they save what they replace);
 //! - `console <lab>`: the lab's server under tokio-console, with traffic;
-//! - `fetch`: download and build everything before an offline workshop.
+//! - `fetch`: download and build everything before an offline workshop;
+//! - `join <url>` and `leave`: the instructor's workshop room (see
+//!   [`crate::room`]).
 //!
 //! They run the learner's own code with `cargo test -p <lab>`, exactly what
 //! the book tells them to run by hand, and remember what they found (see
@@ -16,6 +18,7 @@ pub mod check;
 pub mod console;
 pub mod fetch;
 pub mod hint;
+pub mod join;
 pub mod reset;
 pub mod restore;
 pub mod solution;
