@@ -53,6 +53,7 @@ enum Command {
 enum DevCommand {
     Verify(dev::verify::Args),
     CaptureConsole(dev::capture::Args),
+    ConsoleCheck(dev::console_check::Args),
     LoopBench(dev::loop_bench::Args),
 }
 
@@ -82,6 +83,9 @@ fn main() -> ExitCode {
                 dev::verify::run(&workbook, args)
             }
             Command::Dev(DevCommand::CaptureConsole(args)) => dev::capture::run(&workbook, args),
+            Command::Dev(DevCommand::ConsoleCheck(args)) => {
+                dev::console_check::run(&workbook, args)
+            }
             Command::Dev(DevCommand::LoopBench(args)) => dev::loop_bench::run(&workbook, args),
         }
     });

@@ -305,6 +305,55 @@ pub struct Console {
     /// The screens `cargo xtask dev capture-console` saves for the book.
     #[serde(default)]
     pub screens: Vec<Screen>,
+    /// The words above as claims `cargo xtask dev console-check` proves.
+    pub check: Option<ConsoleCheck>,
+}
+
+/// `[console.check]`: what a console client must see while the lab's traffic
+/// runs, on the starter and on the solution. Besides the claims, every check
+/// asserts that the console dropped no events and heard of every task soon
+/// after its spawn.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleCheck {
+    /// How long to watch, in seconds (default 10).
+    pub seconds: Option<u64>,
+    /// The longest a task's spawn may take to reach the console (default 2000).
+    pub reported_within_ms: Option<u64>,
+    #[serde(default)]
+    pub starter: Vec<TaskClaim>,
+    #[serde(default)]
+    pub solution: Vec<TaskClaim>,
+}
+
+/// A claim about the tasks spawned at one place (`[[console.check.starter]]`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskClaim {
+    /// Where the tasks are spawned: `src/lib.rs` is a file of the lab (or of
+    /// its solution); `axum/src/serve/mod.rs`, a file of a dependency.
+    pub spawned_at: String,
+    /// Their kind as the console shows it: `task` (`tokio::spawn`),
+    /// `blocking` (`spawn_blocking`), `block_on`; default: any.
+    pub kind: Option<String>,
+    /// At some moment, at least this many of them alive at once.
+    pub alive_at_least: Option<u64>,
+    /// Never more than this many alive at once.
+    pub alive_at_most: Option<u64>,
+    /// At least this many spawned while watching.
+    pub spawned_at_least: Option<u64>,
+    /// At most this many spawned while watching.
+    pub spawned_at_most: Option<u64>,
+    /// None ends sooner than this after its spawn.
+    pub lives_at_least_ms: Option<u64>,
+    /// Each ends within this long of its spawn.
+    pub lives_at_most_ms: Option<u64>,
+    /// One of them at least lives this long (the opposite of the above).
+    pub one_lives_at_least_ms: Option<u64>,
+    /// The longest mean poll among them (busy time / polls) is at least this.
+    pub poll_ms_at_least: Option<u64>,
+    /// Every one's mean poll is at most this.
+    pub poll_ms_at_most: Option<u64>,
 }
 
 /// A compile error learners are known to meet (`[[traps]]` in `lab.toml`).

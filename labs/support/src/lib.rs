@@ -33,6 +33,6 @@ mod time;
 pub mod upstream;
 
 pub use book::Chapter;
-pub use console::{init_tracing, init_tracing_with};
+pub use console::{init_tracing, init_tracing_with, init_tracing_with_resources};
 pub use serve::{LabServer, ServerArgs, TestServer};
 pub use time::{eventually, within};

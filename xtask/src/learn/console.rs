@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::process::{self, Supervised};
+use crate::progress::{self, Progress};
 use crate::ui::{self, command, paint};
 use crate::workbook::{Lab, Workbook};
 use crate::{cargo, git};
@@ -180,8 +181,22 @@ fn print_banner(
     anstream::println!("\n{}", paint(ui::STRONG, "What to look for:"));
     anstream::println!("{}", ui::wrap(look_for, "  ", 78).trim_end());
     if variant == Variant::Lab && console.solution.is_some() {
-        let compare =
-            format!("Then compare with the fix: cargo xtask console {} --solution", lab.slug);
+        // The solution's picture gives the fix away: offer it once the lab
+        // passes, and before that only as what it is.
+        let progress = Progress::load(&workbook.root);
+        let compare = if progress::state(workbook, lab, &progress).passing() {
+            format!(
+                "Your lab passes: compare with the reference fix, \
+                 `cargo xtask console {} --solution`.",
+                lab.slug
+            )
+        } else {
+            format!(
+                "Once your lab passes, `cargo xtask console {} --solution` shows the \
+                 reference fix the same way (a spoiler until then).",
+                lab.slug
+            )
+        };
         anstream::println!("{}", ui::wrap(&compare, "  ", 78).trim_end());
     }
     anstream::println!("\n{}\n", paint(ui::DIM, "Ctrl-C stops the traffic and the server."));
@@ -276,7 +291,12 @@ pub fn build(workbook: &Workbook, lab: &Lab, variant: Variant) -> Result<Built> 
     let find = |name: &str| -> Option<PathBuf> {
         let built = built.iter().find(|e| e.name == name)?;
         let copy = private.join(built.path.file_name()?);
-        std::fs::copy(&built.path, &copy).ok()?;
+        // Copied beside, then renamed: the old copy may still be running
+        // (another session of this lab), and a running file cannot be
+        // written over, but it can be replaced.
+        let fresh = private.join(format!(".{}.{}", built.name, std::process::id()));
+        std::fs::copy(&built.path, &fresh).ok()?;
+        std::fs::rename(&fresh, &copy).ok()?;
         Some(copy)
     };
     Ok(Built {
@@ -298,7 +318,16 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    pub fn start(mut command: Command, server: SocketAddr) -> Result<Traffic> {
+    pub fn start(command: Command, server: SocketAddr) -> Result<Traffic> {
+        Traffic::start_with(command, server, Echo::Shown)
+    }
+
+    /// [`Traffic::start`], keeping the report lines without showing them.
+    pub fn start_quietly(command: Command, server: SocketAddr) -> Result<Traffic> {
+        Traffic::start_with(command, server, Echo::Hidden)
+    }
+
+    fn start_with(mut command: Command, server: SocketAddr, echo: Echo) -> Result<Traffic> {
         command.arg(format!("http://{server}")).stdin(Stdio::null()).stdout(Stdio::piped());
         let mut child = Supervised::spawn(&mut command).context("could not start the traffic")?;
         let (lines_tx, lines) = mpsc::channel();
@@ -307,7 +336,9 @@ impl Traffic {
         let keep = reported.clone();
         thread::spawn(move || {
             for line in lines {
-                anstream::println!("{} {line}", paint(ui::COMMAND, "traffic |"));
+                if echo == Echo::Shown {
+                    anstream::println!("{} {line}", paint(ui::COMMAND, "traffic |"));
+                }
                 keep.lock().expect("no panic while holding it").push(line);
             }
         });
@@ -338,7 +369,16 @@ impl LabProcess {
     /// Starts the server `command` runs on the given ports with the
     /// console enabled, and waits until it listens. Its output is shown,
     /// each line marked.
-    pub fn start(mut command: Command, lab: &Lab, ports: Ports) -> Result<LabProcess> {
+    pub fn start(command: Command, lab: &Lab, ports: Ports) -> Result<LabProcess> {
+        LabProcess::start_with(command, lab, ports, Echo::Shown)
+    }
+
+    /// [`LabProcess::start`], without showing the server's output.
+    pub fn start_quietly(command: Command, lab: &Lab, ports: Ports) -> Result<LabProcess> {
+        LabProcess::start_with(command, lab, ports, Echo::Hidden)
+    }
+
+    fn start_with(mut command: Command, lab: &Lab, ports: Ports, echo: Echo) -> Result<LabProcess> {
         let console = SocketAddr::from((Ipv4Addr::LOCALHOST, ports.console));
         command
             .args(["--port", &ports.server.to_string()])
@@ -372,7 +412,9 @@ impl LabProcess {
                     exited.unwrap_or_default()
                 );
             };
-            show_server_line(&line);
+            if echo == Echo::Shown {
+                show_server_line(&line);
+            }
             if line.contains("tokio-console: NOT enabled") {
                 bail!(
                     "the server was built without `--cfg tokio_unstable` (see its message above), \
@@ -383,7 +425,12 @@ impl LabProcess {
                 break addr;
             }
         };
-        thread::spawn(move || lines.into_iter().for_each(|line| show_server_line(&line)));
+        thread::spawn(move || {
+            lines
+                .into_iter()
+                .filter(|_| echo == Echo::Shown)
+                .for_each(|line| show_server_line(&line))
+        });
         let (closed_tx, closed) = tokio::sync::oneshot::channel();
         thread::spawn(move || {
             let _ = stdout_done.join();
@@ -415,6 +462,13 @@ impl LabProcess {
             None => "the server could not be stopped".to_owned(),
         }
     }
+}
+
+/// Whether a child's output lines are shown as they come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    Shown,
+    Hidden,
 }
 
 fn show_server_line(line: &str) {
