@@ -32,7 +32,7 @@ const STEP: Duration = Duration::from_millis(100);
 const KEEP_ALIVE: Duration = Duration::from_millis(200);
 
 /// The chapter of this lab in the locally served book.
-const CHAPTER: &str = "http://127.0.0.1:3000/06-streaming.html";
+const CHAPTER: lab_support::Chapter = lab_support::Chapter::page("06-streaming.html");
 
 /// Serves the lab's app with short times, and hands back the jobs' counters.
 fn start() -> (TestServer, Arc<Observations>) {
@@ -54,8 +54,14 @@ fn events_path(count: u32, every: Duration) -> String {
 /// One block of an event stream: an event or a comment.
 #[derive(Debug, Clone, PartialEq)]
 enum Block {
-    /// An event: its `id:` and `data:` lines.
-    Event { id: Option<String>, data: String },
+    /// An event: its `id:` and `data:` lines, and its `event:` line if it
+    /// names a type other than the default, `message` (the only type a
+    /// page's `onmessage` sees).
+    Event {
+        id: Option<String>,
+        data: String,
+        name: Option<String>,
+    },
     /// A comment line, such as a keep-alive (`:` and maybe some text).
     Comment,
 }
@@ -75,12 +81,13 @@ struct EventStream {
     pending: String,
     /// Blocks received and not yet handed out.
     ready: std::collections::VecDeque<Arrival>,
-    ended: bool,
+    /// When the response ended, counted from the request, once it has.
+    ended: Option<Duration>,
 }
 
 /// What became of a request for a stream, within the time allowed.
 enum Opened {
-    Stream(EventStream),
+    Stream(Box<EventStream>),
     /// Nothing came back, not even the status line, in this long.
     Silent(Duration),
 }
@@ -96,20 +103,25 @@ impl EventStream {
                  Did the server crash, or close the connection?\n\
                  Read: {CHAPTER}#the-exercise"
             ),
-            Ok(Ok(response)) => Opened::Stream(EventStream {
-                response,
-                sent,
-                pending: String::new(),
-                ready: Default::default(),
-                ended: false,
-            }),
+            Ok(Ok(response)) => Opened::Stream(Box::new(EventStream::reading(response, sent))),
+        }
+    }
+
+    /// Reads `response`, a request sent at `sent`, as an event stream.
+    fn reading(response: Response, sent: Instant) -> EventStream {
+        EventStream {
+            response,
+            sent,
+            pending: String::new(),
+            ready: Default::default(),
+            ended: None,
         }
     }
 
     /// Like [`Self::open`], for a test that has no use for a silent server.
     async fn open_now(url: &str) -> EventStream {
         match Self::open(url, LIMIT).await {
-            Opened::Stream(stream) => stream,
+            Opened::Stream(stream) => *stream,
             Opened::Silent(waited) => panic!("GET {url}: no response in {waited:?}"),
         }
     }
@@ -128,7 +140,7 @@ impl EventStream {
             if let Some(arrival) = self.ready.pop_front() {
                 return Some(arrival);
             }
-            if self.ended {
+            if self.ended.is_some() {
                 return None;
             }
             let left = deadline.checked_sub(self.sent.elapsed())?;
@@ -136,7 +148,7 @@ impl EventStream {
                 Err(_) => return None,
                 Ok(Ok(Some(chunk))) => chunk,
                 Ok(Ok(None) | Err(_)) => {
-                    self.ended = true;
+                    self.ended = Some(self.sent.elapsed());
                     continue;
                 }
             };
@@ -165,7 +177,7 @@ impl EventStream {
 
 /// One block's lines: an event if any line is a field, else a comment.
 fn parse_block(text: &str) -> Block {
-    let (mut id, mut data, mut event) = (None, Vec::new(), false);
+    let (mut id, mut data, mut name, mut event) = (None, Vec::new(), None, false);
     for line in text.lines().filter(|line| !line.is_empty()) {
         if line.starts_with(':') {
             continue;
@@ -176,6 +188,8 @@ fn parse_block(text: &str) -> Block {
         match field {
             "id" => id = Some(value.to_owned()),
             "data" => data.push(value),
+            // An empty `event:` is the default type too.
+            "event" if !value.is_empty() && value != "message" => name = Some(value.to_owned()),
             _ => {}
         }
     }
@@ -183,6 +197,7 @@ fn parse_block(text: &str) -> Block {
         Block::Event {
             id,
             data: data.join("\n"),
+            name,
         }
     } else {
         Block::Comment
@@ -212,10 +227,19 @@ fn times(events: &[(Duration, String)]) -> String {
 /// A short job runs to its end: every event, in order, with its id, and then
 /// the stream ends and the job is counted out. Whatever makes an abandoned
 /// job stop must not stop a job that someone still listens to.
+///
+/// Each event is checked as the lab's page reads it: unnamed (the page
+/// listens with `onmessage`, which sees no event with an `event:` name of its
+/// own), its step as its `id` (what a reconnecting `EventSource` sends back).
+/// The end is checked for itself, against a bound much shorter than the
+/// test's own limit: a stream that stays open after its last event leaves a
+/// client that waits for the end (curl, a script) waiting for ever.
 #[tokio::test]
 async fn every_event_arrives_in_order_and_the_stream_ends() {
     let (server, observed) = start();
     let path = events_path(5, Duration::from_millis(20));
+    // The job takes 100 ms; its stream must have ended long before this.
+    let ends_within = Duration::from_secs(3);
     within(LIMIT, &format!("GET {path} to its end"), async {
         let mut stream = EventStream::open_now(&server.url(&path)).await;
         assert!(
@@ -224,28 +248,63 @@ async fn every_event_arrives_in_order_and_the_stream_ends() {
              Read: {CHAPTER}#the-exercise",
             stream.response.status()
         );
-        let arrivals = stream.collect(LIMIT).await;
-        let events: Vec<Block> = arrivals
+        let arrivals = stream.collect(ends_within).await;
+        let events: Vec<(Option<String>, String, Option<String>)> = arrivals
             .into_iter()
-            .map(|arrival| arrival.block)
-            .filter(|block| *block != Block::Comment)
-            .collect();
-        let expected: Vec<Block> = (1..=5)
-            .map(|step| Block::Event {
-                id: Some(step.to_string()),
-                data: format!(r#"{{"step":{step},"of":5}}"#),
+            .filter_map(|arrival| match arrival.block {
+                Block::Event { id, data, name } => Some((id, data, name)),
+                Block::Comment => None,
             })
             .collect();
+        let expected_data: Vec<String> = (1..=5)
+            .map(|step| format!(r#"{{"step":{step},"of":5}}"#))
+            .collect();
+        let data: Vec<&String> = events.iter().map(|(_, data, _)| data).collect();
         let suspect = if events.is_empty() {
             "No event at all: is the job stopped as soon as the handler returns?"
         } else {
             "Are events lost, repeated or out of order between the job and the response?"
         };
         assert!(
-            events == expected,
-            "GET {path} streamed {events:?}; expected 5 events, `id: 1` and \
+            data == expected_data.iter().collect::<Vec<_>>(),
+            "GET {path} streamed the data {data:?}; expected 5 events, \
              `data: {{\"step\":1,\"of\":5}}` up to step 5, in order, and then the end.\n\
              {suspect}\n\
+             Read: {CHAPTER}#the-exercise"
+        );
+        let names: Vec<&str> = events
+            .iter()
+            .filter_map(|(_, _, name)| name.as_deref())
+            .collect();
+        assert!(
+            names.is_empty(),
+            "GET {path} streamed events named {names:?} (an `event:` line); expected events \
+             without a name: the lab's page listens with `onmessage`, which sees only unnamed \
+             events (or ones named `message`), so its progress bar would never move.\n\
+             What gives these events a name of their own?\n\
+             Read: {CHAPTER}#in-the-browser"
+        );
+        let ids: Vec<&str> = events
+            .iter()
+            .map(|(id, _, _)| id.as_deref().unwrap_or("(none)"))
+            .collect();
+        let expected_ids: Vec<String> = (1..=5).map(|step| step.to_string()).collect();
+        assert!(
+            ids == expected_ids,
+            "GET {path} streamed the right 5 events, with the ids {ids:?}; expected \
+             {expected_ids:?}, each event's step: a reconnecting `EventSource` sends back the \
+             last id it saw (`Last-Event-ID`), and the server must be able to tell the step \
+             from it.\n\
+             What does each event's `id:` line carry?\n\
+             Read: {CHAPTER}#in-the-browser"
+        );
+        assert!(
+            stream.ended.is_some(),
+            "GET {path} streamed its 5 events and then stayed open: {ends_within:?} after the \
+             request it had not ended; expected the response to end with the job's last step, \
+             about 100ms in. A client that waits for the end of the stream (curl, a script) \
+             waits for ever.\n\
+             What keeps the stream going after the job's last event?\n\
              Read: {CHAPTER}#the-exercise"
         );
         let stats = observed.snapshot();
@@ -295,6 +354,11 @@ async fn events_are_served_as_text_event_stream() {
 /// A job of 10 steps of 100 ms: its first event is ready after 100 ms, and
 /// must arrive long before the job is done (1 s). A server that collects the
 /// events and answers with all of them sends the first one only at the end.
+///
+/// Nor may it come before its step is done: an event that reports step 1
+/// after a few milliseconds reports work that has not happened (a timer
+/// whose first tick fires at once). Half a step is the bound; a busy machine
+/// only ever makes an event later.
 #[tokio::test]
 async fn the_first_event_arrives_long_before_the_last_is_produced() {
     let (server, _observed) = start();
@@ -316,6 +380,14 @@ async fn the_first_event_arrives_long_before_the_last_is_produced() {
                 ),
             }
         };
+        assert!(
+            first >= STEP / 2,
+            "the first event of a job of {count} steps of {STEP:?} arrived after {first:.0?}, \
+             before its first step could be done; expected it after about {STEP:?}, when \
+             step 1 is done.\n\
+             Does the job's first step take a step, or does its timer fire at once?\n\
+             Read: {CHAPTER}#the-exercise"
+        );
         assert!(
             first < total / 3,
             "the first event of a job of {count} steps of {STEP:?} arrived after {first:?}; \
@@ -340,7 +412,8 @@ async fn events_arrive_spaced_as_they_are_produced() {
     let path = events_path(count, every);
     within(LIMIT, &format!("GET {path} to its end"), async {
         let mut stream = EventStream::open_now(&server.url(&path)).await;
-        let events = events_of(&stream.collect(LIMIT).await);
+        // The job takes 900 ms: every event is in long before this.
+        let events = events_of(&stream.collect(Duration::from_secs(4)).await);
         assert!(
             events.len() == count as usize,
             "GET {path} streamed {} events; expected {count}.\n\
@@ -374,51 +447,105 @@ async fn events_arrive_spaced_as_they_are_produced() {
 /// does not own goes on: a task started with `tokio::spawn` belongs to the
 /// runtime, and a loop that never looks at whether anyone still listens runs
 /// to its end, producing for nobody.
+///
+/// At the same time, on a server of its own, a client leaves a job of 2 s
+/// steps 300 ms into its first step. A job that notices only when it next
+/// has an event to send (a failed send, a check before each sleep) lives on
+/// for the rest of the step, 1.7 s, for nobody; with steps of a minute, a
+/// minute. It too must stop within the 500 ms allowed.
 #[tokio::test]
 async fn the_producer_stops_when_the_client_leaves() {
-    let (server, observed) = start();
-    let path = events_path(50, STEP);
-    let patience = Duration::from_millis(350);
     let allowed = STEP * 5;
     within(
         LIMIT,
-        "a client leaving a stream, then its producer",
+        "clients leaving their streams, then their producers",
         async {
-            leave_after(server.addr(), &path, patience).await;
-            let left = observed.snapshot();
-            assert!(
-                left.events_produced > 0,
-                "the job produced no event in the {patience:?} its client waited; expected about 3 \
+            let (left_between, left_mid_step) =
+                tokio::join!(leave_between_steps(allowed), leave_mid_step(allowed));
+            left_between();
+            left_mid_step();
+        },
+    )
+    .await;
+}
+
+/// A client leaves a job of 100 ms steps after 350 ms. Returns the checks
+/// of what followed, to be run once every observation is done.
+async fn leave_between_steps(allowed: Duration) -> impl FnOnce() {
+    let (server, observed) = start();
+    let path = events_path(50, STEP);
+    let patience = Duration::from_millis(350);
+    leave_after(server.addr(), &path, patience).await;
+    let left = observed.snapshot();
+    let stopped = eventually(allowed, || observed.snapshot().live_producers == 0).await;
+    let now = observed.snapshot();
+    let quiet = Duration::from_millis(300);
+    if stopped {
+        tokio::time::sleep(quiet).await;
+    }
+    let after = observed.snapshot();
+    move || {
+        assert!(
+            left.events_produced > 0,
+            "the job produced no event in the {patience:?} its client waited; expected about 3 \
              (one every {STEP:?}).\n\
              Read: {CHAPTER}#the-exercise"
-            );
-            let stopped = eventually(allowed, || observed.snapshot().live_producers == 0).await;
-            let now = observed.snapshot();
-            assert!(
-                stopped,
-                "{} producer(s) still live {allowed:?} after the client left, and {} more events \
+        );
+        assert!(
+            stopped,
+            "{} producer(s) still live {allowed:?} after the client left, and {} more events \
              produced since, for nobody; expected the job to stop within a step or two of the \
              hang-up.\n\
              The job runs on its own: does anything stop it, or does it ever look whether \
              anyone still listens?\n\
              Read: {CHAPTER}#a-producer-nobody-stops",
-                now.live_producers,
-                now.events_produced - left.events_produced
-            );
-            let quiet = Duration::from_millis(300);
-            tokio::time::sleep(quiet).await;
-            let after = observed.snapshot();
-            assert!(
-                after.events_produced == now.events_produced,
-                "no producer is counted as live, but {} more events were produced in the \
+            now.live_producers,
+            now.events_produced - left.events_produced
+        );
+        assert!(
+            after.events_produced == now.events_produced,
+            "no producer is counted as live, but {} more events were produced in the \
              {quiet:?} after that; expected none: the job goes on without its \
              producer's count.\n\
              Read: {CHAPTER}#a-producer-nobody-stops",
-                after.events_produced - now.events_produced
-            );
-        },
-    )
-    .await;
+            after.events_produced - now.events_produced
+        );
+    }
+}
+
+/// A client leaves a job of 2 s steps 300 ms into its first step. Returns
+/// the checks of what followed, to be run once every observation is done.
+async fn leave_mid_step(allowed: Duration) -> impl FnOnce() {
+    let (server, observed) = start();
+    let every = Duration::from_secs(2);
+    let path = events_path(3, every);
+    let patience = Duration::from_millis(300);
+    let live = || observed.snapshot().live_producers;
+    let (_, started) = tokio::join!(
+        leave_after(server.addr(), &path, patience),
+        eventually(patience, || live() == 1)
+    );
+    let left = Instant::now();
+    let stopped = eventually(allowed, || live() == 0).await;
+    let still_live = live();
+    let stopped_after = left.elapsed();
+    move || {
+        assert!(
+            started,
+            "no producer was counted as live while a client waited {patience:?} for a job of \
+             3 steps of {every:?}; expected one, from the request on.\n\
+             Read: {CHAPTER}#the-exercise"
+        );
+        assert!(
+            stopped,
+            "{still_live} producer(s) still live {stopped_after:.0?} after a client left in the \
+             middle of a step of {every:?} (300ms into the first); expected the job to stop \
+             within {allowed:?} of the hang-up, as it does between steps of {STEP:?}.\n\
+             The job notices the client leaving only when its step is over: does it wait for \
+             its step and for the client at the same time?\n\
+             Read: {CHAPTER}#a-producer-nobody-stops"
+        );
+    }
 }
 
 /// A job whose first step takes 1.5 s, on a server with a keep-alive of
@@ -432,7 +559,7 @@ async fn an_idle_stream_carries_keep_alive_comments() {
     let watch = Duration::from_millis(1200);
     within(LIMIT, &format!("GET {path}"), async {
         let mut stream = match EventStream::open(&server.url(&path), watch).await {
-            Opened::Stream(stream) => stream,
+            Opened::Stream(stream) => *stream,
             Opened::Silent(waited) => panic!(
                 "GET {path} sent nothing, not even its status line, in {waited:?}; expected the \
                  stream to open at once and carry a comment every {KEEP_ALIVE:?} until the \
@@ -447,6 +574,17 @@ async fn an_idle_stream_carries_keep_alive_comments() {
             .iter()
             .filter(|arrival| arrival.block == Block::Comment)
             .count();
+        if let Some(ended) = stream.ended {
+            panic!(
+                "GET {path} ended after {ended:.0?}, with {} event(s) and {comments} comment(s); \
+                 expected it to stay open for its 2 steps of 1.5 s, with a comment every \
+                 {KEEP_ALIVE:?} until the first event.\n\
+                 The stream ended before its job: is the job stopped, or its channel closed, \
+                 as soon as the handler returns?\n\
+                 Read: {CHAPTER}#a-producer-nobody-stops",
+                events_of(&arrivals).len()
+            );
+        }
         assert!(
             comments >= 2,
             "an event stream silent for its first {watch:?} carried {comments} comment(s) in \
@@ -498,15 +636,9 @@ async fn stretch_a_reconnecting_client_resumes_after_its_last_event() {
             .get(server.url(&path))
             .header("last-event-id", "2");
         let response = request.send().await.expect("the server answers");
-        let mut stream = EventStream {
-            response,
-            sent: Instant::now(),
-            pending: String::new(),
-            ready: Default::default(),
-            ended: false,
-        };
+        let mut stream = EventStream::reading(response, Instant::now());
         let ids: Vec<Option<String>> = stream
-            .collect(LIMIT)
+            .collect(Duration::from_secs(3))
             .await
             .into_iter()
             .filter_map(|arrival| match arrival.block {
