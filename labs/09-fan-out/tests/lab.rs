@@ -29,7 +29,7 @@ const MAX_CALLS: usize = 5;
 const LIMIT: Duration = Duration::from_secs(10);
 
 /// The chapter of this lab in the locally served book.
-const CHAPTER: &str = "http://127.0.0.1:3000/09-fan-out.html";
+const CHAPTER: lab_support::Chapter = lab_support::Chapter::page("09-fan-out.html");
 
 /// The lab's aggregator in front of `upstream`, with `deadline`.
 fn aggregator(upstream: &Upstream, deadline: Duration) -> TestServer {
@@ -246,19 +246,41 @@ async fn a_hung_source_is_cut_off_at_the_deadline_with_the_rest_answered() {
 async fn many_hung_sources_are_cut_off_at_the_same_deadline() {
     let upstream = Upstream::start();
     let server = aggregator(&upstream, DEADLINE);
+    // A second aggregator, asked at the same time for one hung source only:
+    // whether that one is cut off tells "no deadline at all" from "a deadline
+    // for each call".
+    let alone = aggregator(&upstream, DEADLINE);
     let sources = ["hang"; 3 * MAX_CALLS];
     let path = aggregate_of(&sources);
     let patience = 2 * DEADLINE;
-    let Some(reply) = ask(&server, &path, patience).await else {
+    let path_alone = aggregate_of(&["hang"]);
+    let (reply, reply_alone) = tokio::join!(
+        ask(&server, &path, patience),
+        ask(&alone, &path_alone, patience)
+    );
+    let Some(reply) = reply else {
+        let rounds = sources.len().div_ceil(MAX_CALLS);
+        let suspect = match reply_alone {
+            None => format!(
+                "A single source that never answers (GET {path_alone}) got no answer in that \
+                 time either: nothing bounds the wait for a source that never answers. What \
+                 stops the aggregate from waiting for ever?"
+            ),
+            Some(alone) => format!(
+                "A single source that never answers (GET {path_alone}) was answered \
+                 {} after {:.2?}: a call is cut off. Is there one deadline for the whole \
+                 answer? One that each call starts afresh is reached {rounds} times over, one \
+                 round of calls after another.",
+                alone.status, alone.elapsed
+            ),
+        };
         panic!(
             "GET /aggregate?sources=hang,… ({} sources that never answer, at most {MAX_CALLS} \
              calls at once) got no answer in {patience:?}, though the aggregator's deadline is \
              {DEADLINE:?}; expected 504 by the deadline.\n\
-             Is there one deadline for the whole answer? One that each call starts afresh is \
-             reached {} times over, one round of calls after another.\n\
+             {suspect}\n\
              Read: {CHAPTER}#one-deadline-for-the-whole-answer",
             sources.len(),
-            sources.len().div_ceil(MAX_CALLS)
         )
     };
     let answered = parts(&reply);
@@ -295,12 +317,31 @@ async fn a_failing_source_fails_the_aggregate_at_once_and_cancels_the_rest() {
     let path = aggregate_of(&sources);
     let patience = Duration::from_millis(500);
     let Some(reply) = ask(&server, &path, patience).await else {
+        // Is the failure seen as one at all? Ask for it alone, where there is
+        // nothing slower to wait for.
+        let alone = aggregate_of(&["fail"]);
+        let suspect = match ask(&server, &alone, patience).await {
+            Some(reply) if reply.status == 502 => {
+                "Does the aggregate wait for slower sources, one after another or all of them, \
+                 before it looks at the one that failed?"
+                    .to_owned()
+            }
+            Some(reply) => format!(
+                "GET {alone}, the failing source alone, answered {} after {:.2?} ({:?}): a \
+                 source that answered 500 is not late, and not ok. Is a failure told apart from \
+                 a source that has not answered (yet)?",
+                reply.status, reply.elapsed, reply.body
+            ),
+            None => format!(
+                "GET {alone}, the failing source alone, got no answer in {patience:?} either: \
+                 does the aggregate answer once its only source has failed?"
+            ),
+        };
         panic!(
             "GET {path} (the source `fail` answers 500 at once, the others take 3 s) got no \
              answer in {patience:?}; expected 502 at once: the aggregate cannot be whole, and \
              the failure was known within milliseconds.\n\
-             Does the aggregate wait for slower sources, one after another or all of them, \
-             before it looks at the one that failed?\n\
+             {suspect}\n\
              Read: {CHAPTER}#failing-fast-cancels-the-rest"
         )
     };
@@ -378,6 +419,94 @@ async fn a_long_list_keeps_at_most_max_calls_in_flight() {
         reply.status,
         reply.elapsed,
         reply.body
+    );
+}
+
+/// At most K calls at once means a window, not rounds: a call starts as
+/// soon as *any* call in flight has answered. Twenty sources, every fifth of
+/// which takes 200 ms while the others answer at once, then take about
+/// 200 ms: the quick ones flow through the free places while the four slow
+/// ones run side by side. Calls made in rounds of five (each round waiting
+/// for its slowest) take four slow calls in a row, 800 ms, and so does a
+/// window that waits for its *oldest* call before it starts the next. Every
+/// other list of this file takes as long with rounds as with a window: this
+/// one is uneven on purpose.
+#[tokio::test]
+async fn a_call_starts_as_soon_as_any_call_in_flight_has_answered() {
+    let upstream = Upstream::start();
+    let server = aggregator(&upstream, DEADLINE);
+    let sources: Vec<&str> = ["slow/200", "ok", "ok", "ok", "ok"].repeat(4);
+    let path = aggregate_of(&sources);
+    let slow = sources
+        .iter()
+        .filter(|source| **source == "slow/200")
+        .count();
+    // Three times one slow call, as in the test of five sources: far from
+    // the 800 ms of the slow calls one round after another.
+    let expected = Duration::from_millis(3 * 200);
+    let reply = ask(&server, &path, expected).await;
+    let most = upstream.max_in_flight();
+    let answered = match &reply {
+        Some(reply) => format!("answered {} after {:.2?}", reply.status, reply.elapsed),
+        None => format!("got no answer in {expected:?}"),
+    };
+    let suspect = if most <= 1 {
+        concurrency_hint(most)
+    } else {
+        "The calls overlap, but a place left free is not used at once: does a call wait for a \
+         whole round of calls (or the oldest call in flight) to answer before it starts, \
+         rather than for any one of them?"
+    };
+    assert!(
+        reply.is_some_and(|reply| reply.status == 200),
+        "GET /aggregate?sources=slow/200,ok,ok,ok,ok,… (20 sources: {slow} take 200 ms, the \
+         others answer at once; at most {MAX_CALLS} calls at once) {answered}, and the upstream \
+         saw at most {most} calls at once; expected 200 in about 200 ms (under {expected:?}): \
+         the {slow} slow calls side by side, the quick ones through the places left free.\n\
+         {suspect}\n\
+         Read: {CHAPTER}#at-most-k-at-once"
+    );
+}
+
+/// The bound of `max_calls_at_once` is each aggregate's own: two clients who
+/// ask for an aggregate of five sources at the same moment get five calls
+/// each, ten at once at the upstream, and both answers in about 200 ms. A
+/// bound shared by every request of the server makes each client wait for
+/// the other's calls: the upstream never sees more than five at once, and
+/// the answers take twice as long (how many calls the upstream saw at once
+/// is the observation: which client waits depends on how the two take
+/// turns).
+#[tokio::test]
+async fn two_aggregates_at_once_each_get_their_own_calls() {
+    let upstream = Upstream::start();
+    let server = aggregator(&upstream, DEADLINE);
+    let path = aggregate_of(&["slow/200"; MAX_CALLS]);
+    let (first, second) = tokio::join!(ask(&server, &path, LIMIT), ask(&server, &path, LIMIT));
+    let (first, second) = (
+        first.expect("bounded by LIMIT"),
+        second.expect("bounded by LIMIT"),
+    );
+    let most = upstream.max_in_flight();
+    let suspect = if most <= 2 {
+        "The upstream never saw more than one call per aggregate at a time: are the calls \
+         made one after another, each waiting for the previous answer?"
+    } else {
+        "No more calls were in flight for two aggregates than for one: is the bound on calls \
+         in flight shared by every request of the server, rather than each aggregate's own?"
+    };
+    assert!(
+        most > MAX_CALLS,
+        "two clients asked at the same moment for GET {path} (five sources of 200 ms each, at \
+         most {MAX_CALLS} calls at once for each aggregate); they were answered {} after \
+         {:.2?} and {} after {:.2?}, and the upstream saw at most {most} calls at once; \
+         expected {} at once, five for each aggregate, and both answers in about 200 ms.\n\
+         {suspect}\n\
+         Read: {CHAPTER}#at-most-k-at-once",
+        first.status,
+        first.elapsed,
+        second.status,
+        second.elapsed,
+        2 * MAX_CALLS
     );
 }
 
