@@ -18,15 +18,16 @@
 //! - `POST /report`, JSON `{"ms": 2000}`: a slow report, built step by step.
 //! - `GET /stats`: what the server saw (see [`Stats`]).
 
+use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -55,8 +56,12 @@ pub struct Config {
     pub max_in_flight: usize,
     /// How many requests one client address may make in a burst...
     pub per_ip_burst: u32,
-    /// ...and how many a minute after that.
+    /// ...and how many a minute after that. An address that has not asked
+    /// for as long as its whole burst takes to come back is as good as new.
     pub per_ip_per_minute: u32,
+    /// Proxies (a load balancer, say) whose `X-Forwarded-For` is believed:
+    /// behind one, the client is the address the proxy saw (see [`client_ip`]).
+    pub trusted_proxies: Vec<IpAddr>,
     /// How long a SIGTERM waits for requests in flight before giving up on them.
     pub shutdown_deadline: Duration,
 }
@@ -71,6 +76,7 @@ impl Default for Config {
             max_in_flight: 100,
             per_ip_burst: 100,
             per_ip_per_minute: 100,
+            trusted_proxies: Vec::new(),
             shutdown_deadline: Duration::from_secs(30),
         }
     }
@@ -113,6 +119,34 @@ pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 // ANCHOR_END: signal
+
+// ANCHOR: client_ip
+/// The IP address of the client behind a request (lab 04's).
+///
+/// That is the peer of the connection, unless the peer is a proxy we trust:
+/// then it is the address that proxy saw, the last entry of
+/// `X-Forwarded-For` (each proxy *appends* the address it saw). Walking
+/// from the right, each entry is believed only while the hop that wrote it
+/// is trusted, because anything further left came from the client, who can
+/// write whatever it likes.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .filter_map(|entry| entry.trim().parse().ok())
+        .collect();
+    let mut client = peer;
+    for hop in forwarded.into_iter().rev() {
+        if !trusted_proxies.contains(&client) {
+            break;
+        }
+        client = hop;
+    }
+    client
+}
+// ANCHOR_END: client_ip
 
 // ANCHOR: routes
 /// What the server does, with no guards. `stats` counts what happens; the
@@ -178,6 +212,7 @@ async fn show_stats(State(stats): State<Stats>) -> Json<Value> {
         "peak_in_flight": stats.peak_in_flight(),
         "body_bytes_read": stats.body_bytes_read(),
         "report_steps": stats.report_steps(),
+        "clients_tracked": stats.clients_tracked(),
     }))
 }
 
@@ -208,6 +243,19 @@ struct Counts {
     body_bytes_read: AtomicU64,
     report_steps: AtomicU64,
     titles: Mutex<Vec<String>>,
+    clients_tracked: ClientCount,
+}
+
+/// Where `/stats` asks how many clients a rate limiter tracks.
+#[derive(Default)]
+struct ClientCount(OnceLock<Box<dyn Fn() -> usize + Send + Sync>>);
+
+impl fmt::Debug for ClientCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ClientCount")
+            .field(&self.0.get().map(|count| count()))
+            .finish()
+    }
 }
 
 impl Stats {
@@ -229,6 +277,19 @@ impl Stats {
     /// Report steps done so far, all reports together.
     pub fn report_steps(&self) -> u64 {
         self.0.report_steps.load(Ordering::SeqCst)
+    }
+
+    /// How many clients (keys) the per-address rate limiter remembers right
+    /// now, if one was registered with [`Stats::count_clients_with`].
+    pub fn clients_tracked(&self) -> Option<usize> {
+        self.0.clients_tracked.0.get().map(|count| count())
+    }
+
+    /// Registers how to count the clients a rate limiter remembers (its
+    /// `len()`, say); `/stats` reports it as `clients_tracked`. The first
+    /// one registered is the one asked.
+    pub fn count_clients_with(&self, count: impl Fn() -> usize + Send + Sync + 'static) {
+        let _ = self.0.clients_tracked.0.set(Box::new(count));
     }
 
     /// Counts a request in until the guard is dropped, however it ends.

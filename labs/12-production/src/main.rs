@@ -29,6 +29,9 @@ struct Args {
     /// How long a shutdown waits for requests in flight, in milliseconds.
     #[arg(long)]
     shutdown_deadline_ms: Option<u64>,
+    /// A proxy whose `X-Forwarded-For` is believed (repeat for several).
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Enable tokio-console [also: TOKIO_CONSOLE=1].
     #[arg(long)]
     console: bool,
@@ -51,6 +54,7 @@ impl Args {
         if let Some(ms) = self.shutdown_deadline_ms {
             config.shutdown_deadline = Duration::from_millis(ms);
         }
+        config.trusted_proxies.clone_from(&self.trusted_proxies);
         config
     }
 }

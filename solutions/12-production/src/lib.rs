@@ -18,18 +18,19 @@
 //! - `POST /report`, JSON `{"ms": 2000}`: a slow report, built step by step.
 //! - `GET /stats`: what the server saw (see [`Stats`]).
 
+use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, TryLockError};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -70,8 +71,12 @@ pub struct Config {
     pub max_in_flight: usize,
     /// How many requests one client address may make in a burst...
     pub per_ip_burst: u32,
-    /// ...and how many a minute after that.
+    /// ...and how many a minute after that. An address that has not asked
+    /// for as long as its whole burst takes to come back is as good as new.
     pub per_ip_per_minute: u32,
+    /// Proxies (a load balancer, say) whose `X-Forwarded-For` is believed:
+    /// behind one, the client is the address the proxy saw (see [`client_ip`]).
+    pub trusted_proxies: Vec<IpAddr>,
     /// How long a SIGTERM waits for requests in flight before giving up on them.
     pub shutdown_deadline: Duration,
 }
@@ -86,6 +91,7 @@ impl Default for Config {
             max_in_flight: 100,
             per_ip_burst: 100,
             per_ip_per_minute: 100,
+            trusted_proxies: Vec::new(),
             shutdown_deadline: Duration::from_secs(30),
         }
     }
@@ -99,6 +105,7 @@ impl Default for Config {
 /// `Router::layer` wraps everything added before it, so the layer added
 /// *last* is the outermost: a request meets them from the bottom up.
 pub fn app(config: &Config, stats: Stats) -> Router {
+    let per_ip = PerIpLimit::new(config, &stats);
     routes(stats)
         .layer(
             // A `ServiceBuilder` reads top-down: the first layer is the outermost.
@@ -120,10 +127,7 @@ pub fn app(config: &Config, stats: Stats) -> Router {
                 .layer(RequestBodyTimeoutLayer::new(config.body_timeout)),
         )
         // 429 for an address over its quota: the cheapest refusal, first.
-        .layer(middleware::from_fn_with_state(
-            PerIpLimit::new(config),
-            limit_per_ip,
-        ))
+        .layer(middleware::from_fn_with_state(per_ip, limit_per_ip))
         // Outermost: every answer, refusals included, is logged with an id.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
@@ -142,32 +146,87 @@ fn overloaded() -> Response {
 // ANCHOR_END: app
 
 // ANCHOR: per_ip
-/// One rate limiter for the whole server, keyed by the client's address
-/// (the socket's peer, never a header a client can write).
+/// One rate limiter for the whole server, keyed by the client's network
+/// (see [`limit_key`]): the socket's peer, or the address a trusted proxy
+/// saw, never a header anyone else can write.
 #[derive(Clone)]
-struct PerIpLimit(Arc<DefaultKeyedRateLimiter<IpAddr>>);
+struct PerIpLimit {
+    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    trusted_proxies: Arc<[IpAddr]>,
+    /// How often to forget the clients that went quiet: the time a whole
+    /// burst takes to refill.
+    forget_every: Duration,
+    /// When they were last forgotten.
+    forgot_at: Arc<Mutex<Instant>>,
+}
 
 impl PerIpLimit {
-    fn new(config: &Config) -> Self {
+    /// The limiter, with its count of clients reported on `/stats`.
+    fn new(config: &Config, stats: &Stats) -> Self {
         let per_minute = NonZeroU32::new(config.per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.per_ip_burst).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_minute(per_minute).allow_burst(burst);
-        PerIpLimit(Arc::new(RateLimiter::keyed(quota)))
+        let limiter = Arc::new(RateLimiter::keyed(quota));
+        let counted = Arc::downgrade(&limiter);
+        stats.count_clients_with(move || counted.upgrade().map_or(0, |limiter| limiter.len()));
+        PerIpLimit {
+            limiter,
+            trusted_proxies: config.trusted_proxies.clone().into(),
+            forget_every: quota.burst_size_replenished_in(),
+            forgot_at: Arc::new(Mutex::new(Instant::now())),
+        }
+    }
+
+    /// A keyed limiter keeps a bucket for every key it has ever seen: a
+    /// client that changes address grows its map for ever. A bucket that is
+    /// full again is the same as one never made, so once per `forget_every`
+    /// the request that notices drops those. (A task spawned with the
+    /// limiter, on an interval, does the same.)
+    fn forget_quiet_clients(&self) {
+        let mut forgot_at = match self.forgot_at.try_lock() {
+            Ok(forgot_at) => forgot_at,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            // Another request is already at it: nothing to wait for.
+            Err(TryLockError::WouldBlock) => return,
+        };
+        if forgot_at.elapsed() >= self.forget_every {
+            *forgot_at = Instant::now();
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
     }
 }
 
-/// 429 with `Retry-After` for an address that has used up its quota.
+/// What a client is limited by: its IPv4 address, or the /64 network of its
+/// IPv6 address. One subscriber is usually given a whole /64 and may use
+/// any of its 2^64 addresses: keyed by the full address, it would get a
+/// fresh quota with each.
+fn limit_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & (u128::MAX << 64))),
+        },
+    }
+}
+
+/// 429 with `Retry-After` for a client that has used up its quota.
 async fn limit_per_ip(
     State(limit): State<PerIpLimit>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    match limit.0.check_key(&peer.ip()) {
+    limit.forget_quiet_clients();
+    let client = client_ip(peer.ip(), request.headers(), &limit.trusted_proxies);
+    match limit.limiter.check_key(&limit_key(client)) {
         Ok(()) => next.run(request).await,
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let retry_after = wait.as_secs().max(1).to_string();
+            // Whole seconds, rounded up: rounded down, a client that waits
+            // as long as it is told comes back too early, and is refused again.
+            let retry_after = wait.as_nanos().div_ceil(1_000_000_000).max(1).to_string();
             (
                 StatusCode::TOO_MANY_REQUESTS,
                 [(header::RETRY_AFTER, retry_after)],
@@ -282,6 +341,34 @@ pub async fn shutdown_signal() {
 }
 // ANCHOR_END: signal
 
+// ANCHOR: client_ip
+/// The IP address of the client behind a request (lab 04's).
+///
+/// That is the peer of the connection, unless the peer is a proxy we trust:
+/// then it is the address that proxy saw, the last entry of
+/// `X-Forwarded-For` (each proxy *appends* the address it saw). Walking
+/// from the right, each entry is believed only while the hop that wrote it
+/// is trusted, because anything further left came from the client, who can
+/// write whatever it likes.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .filter_map(|entry| entry.trim().parse().ok())
+        .collect();
+    let mut client = peer;
+    for hop in forwarded.into_iter().rev() {
+        if !trusted_proxies.contains(&client) {
+            break;
+        }
+        client = hop;
+    }
+    client
+}
+// ANCHOR_END: client_ip
+
 // ANCHOR: routes
 /// What the server does, with no guards. `stats` counts what happens; the
 /// tests keep a clone of it.
@@ -346,6 +433,7 @@ async fn show_stats(State(stats): State<Stats>) -> Json<Value> {
         "peak_in_flight": stats.peak_in_flight(),
         "body_bytes_read": stats.body_bytes_read(),
         "report_steps": stats.report_steps(),
+        "clients_tracked": stats.clients_tracked(),
     }))
 }
 
@@ -376,6 +464,19 @@ struct Counts {
     body_bytes_read: AtomicU64,
     report_steps: AtomicU64,
     titles: Mutex<Vec<String>>,
+    clients_tracked: ClientCount,
+}
+
+/// Where `/stats` asks how many clients a rate limiter tracks.
+#[derive(Default)]
+struct ClientCount(OnceLock<Box<dyn Fn() -> usize + Send + Sync>>);
+
+impl fmt::Debug for ClientCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ClientCount")
+            .field(&self.0.get().map(|count| count()))
+            .finish()
+    }
 }
 
 impl Stats {
@@ -397,6 +498,19 @@ impl Stats {
     /// Report steps done so far, all reports together.
     pub fn report_steps(&self) -> u64 {
         self.0.report_steps.load(Ordering::SeqCst)
+    }
+
+    /// How many clients (keys) the per-address rate limiter remembers right
+    /// now, if one was registered with [`Stats::count_clients_with`].
+    pub fn clients_tracked(&self) -> Option<usize> {
+        self.0.clients_tracked.0.get().map(|count| count())
+    }
+
+    /// Registers how to count the clients a rate limiter remembers (its
+    /// `len()`, say); `/stats` reports it as `clients_tracked`. The first
+    /// one registered is the one asked.
+    pub fn count_clients_with(&self, count: impl Fn() -> usize + Send + Sync + 'static) {
+        let _ = self.0.clients_tracked.0.set(Box::new(count));
     }
 
     /// Counts a request in until the guard is dropped, however it ends.
