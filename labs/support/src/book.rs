@@ -42,7 +42,11 @@ impl fmt::Display for Chapter {
             Book::Served(address) => write!(f, "{address}/{}", self.page),
             Book::OnDisk(dir) => {
                 let path = dir.join(self.page).to_string_lossy().replace('\\', "/");
-                let slashes = if path.starts_with('/') { "file://" } else { "file:///" };
+                let slashes = if path.starts_with('/') {
+                    "file://"
+                } else {
+                    "file:///"
+                };
                 write!(f, "{slashes}{path}")
             }
             Book::Nowhere => write!(f, "{DEFAULT_ADDRESS}/{}", self.page),
@@ -93,7 +97,9 @@ fn served_address(record: &Path) -> Option<String> {
 /// the nearest folder above the running crate that holds `book/book.toml`.
 fn target_dir() -> Option<PathBuf> {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
-    let root = manifest.ancestors().find(|dir| dir.join("book").join("book.toml").is_file())?;
+    let root = manifest
+        .ancestors()
+        .find(|dir| dir.join("book").join("book.toml").is_file())?;
     Some(match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),

@@ -371,7 +371,9 @@ impl ServerArgs {
     pub fn parse(lab: &'static str) -> ServerArgs {
         use clap::{Args as _, FromArgMatches as _};
         let command = ServerArgs::augment_args(clap::Command::new(lab))
-            .about(format!("The server of the {lab} lab, on 127.0.0.1; Ctrl-C stops it."))
+            .about(format!(
+                "The server of the {lab} lab, on 127.0.0.1; Ctrl-C stops it."
+            ))
             .long_about(None);
         ServerArgs::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit())
     }
