@@ -3,9 +3,9 @@
 //! Each test serves the lab's app on a real socket, as `cargo run` does
 //! (with the peer's address available to the app), and talks to it like its
 //! users: with and without a token, in bursts, from a second address
-//! (127.0.0.2), through a proxy that says who it forwards for. What is
-//! checked is what a client or an operator sees: statuses, headers, bodies,
-//! and the server's log lines.
+//! (127.0.0.2, or ::1 where that is missing), through a proxy that says who
+//! it forwards for. What is checked is what a client or an operator sees:
+//! statuses, headers, bodies, and the server's log lines.
 //!
 //! The rate-limit tests allow a small quota (5 requests a minute) and send
 //! every request on a new connection, as separate visits would: a limit that
@@ -24,7 +24,7 @@ use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use lab_support::client::{Reply, client_from, second_loopback, send};
+use lab_support::client::{Reply, SecondClient, send};
 use lab_support::{TestServer, eventually, within};
 use middleware::{Config, Rate, app};
 use reqwest::{Client, RequestBuilder, StatusCode};
@@ -765,21 +765,22 @@ fn assert_refused(what: &str, reply: &Reply) {
 }
 
 /// The quota is per client: after 127.0.0.1 has used up its quota, a second
-/// client, from 127.0.0.2, still gets all of its own. One bucket shared by
-/// everyone lets the busiest client starve all the others.
+/// client, from another loopback address (127.0.0.2, or ::1), still gets all
+/// of its own. One bucket shared by everyone lets the busiest client starve
+/// all the others.
 #[tokio::test]
 async fn a_second_client_is_unaffected_by_the_first() {
-    let second = second_loopback(&format!("{CHAPTER}#one-bucket-per-client"));
+    let other = SecondClient::new(&format!("{CHAPTER}#one-bucket-per-client"));
     let server = serve_with_quota();
     use_up_quota("127.0.0.1", || visit(&server, "/")).await;
 
-    let other = client_from(second);
+    let from = other.ip();
     for sent in 1..=QUOTA {
-        let reply = fetch("GET / from 127.0.0.2", other.get(server.url("/"))).await;
+        let reply = fetch(&format!("GET / from {from}"), other.get(&server, "/")).await;
         assert!(
             reply.status == StatusCode::OK,
             "127.0.0.1 used up its quota of {QUOTA} a minute; then request {sent} from \
-             127.0.0.2, a client that had sent nothing before, answered {} {:?}; expected 200: \
+             {from}, a client that had sent nothing before, answered {} {:?}; expected 200: \
              each client has a quota of its own.\n\
              All clients seem to share one quota: what is the limit keyed by?\n\
              Read: {CHAPTER}#one-bucket-per-client",
@@ -830,14 +831,14 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
         } else {
             match second_address_refused(&behind_proxy).await {
                 Some(true) => (
-                    "A client from 127.0.0.2, not behind the proxy and new to the server, is \
+                    "A client from another address, not behind the proxy and new to the server, is \
                      refused too: every client shares one quota, whatever its address. What is \
                      the limit keyed by? (The test a_second_client_is_unaffected_by_the_first \
                      fails for the same reason.)",
                     "one-bucket-per-client",
                 ),
                 Some(false) => (
-                    "A client from 127.0.0.2 has a quota of its own, but everyone behind the \
+                    "A client from another address has a quota of its own, but everyone behind the \
                      proxy shares the proxy's: is X-Forwarded-For read when the peer is a \
                      trusted proxy?",
                     "x-forwarded-for",
@@ -873,18 +874,14 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     );
 }
 
-/// Whether `server` refuses a first request from 127.0.0.2, a client that
-/// has sent nothing: `None` where this machine has no 127.0.0.2 (macOS until
-/// it is added), which the test `a_second_client_is_unaffected_by_the_first`
+/// Whether `server` refuses a first request from a second address, a client
+/// that has sent nothing: `None` where this machine has no second loopback
+/// address, which the test `a_second_client_is_unaffected_by_the_first`
 /// explains.
 async fn second_address_refused(server: &TestServer) -> Option<bool> {
-    let second = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-    std::net::TcpListener::bind((second, 0)).ok()?;
-    let reply = fetch(
-        "GET / from 127.0.0.2",
-        client_from(second).get(server.url("/")),
-    )
-    .await;
+    let other = SecondClient::find().ok()?;
+    let what = format!("GET / from {}", other.ip());
+    let reply = fetch(&what, other.get(server, "/")).await;
     Some(reply.status == StatusCode::TOO_MANY_REQUESTS)
 }
 

@@ -13,7 +13,7 @@
 
 use std::fmt::Display;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -26,6 +26,8 @@ use reqwest::{Client, RequestBuilder, StatusCode, Url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
+
+use crate::TestServer;
 
 /// A complete response, and how long it took from sending to the last byte.
 #[derive(Debug, Clone)]
@@ -219,15 +221,136 @@ async fn call(app: &Router, path: &str) -> Reply {
     }
 }
 
-/// The tests' second client address, 127.0.0.2, once it is known to work.
+/// A second client of a [`TestServer`], from another loopback address than
+/// the tests' usual 127.0.0.1, so that the server sees another client IP.
 ///
-/// Every `127.x.y.z` is loopback on Linux and Windows; macOS has only
-/// 127.0.0.1 until told otherwise. Where the address is missing this panics
-/// with how to add it (and `read`, where the chapter explains the test),
-/// instead of letting the test fail on a connection error.
+/// It is 127.0.0.2 where the machine has it (Linux and Windows: every
+/// `127.x.y.z` is loopback there), and otherwise ::1, IPv6 loopback, which
+/// macOS has and 127.0.0.2 it has not (until `sudo ifconfig lo0 alias
+/// 127.0.0.2 up`). 127.0.0.2 comes first because it needs nothing of the
+/// server but its usual socket, keeps both clients IPv4 (so a test sees
+/// whether the server tells clients apart, not whether it tells IPv4 from
+/// IPv6), and works where IPv6 is switched off. A `TestServer` listens on
+/// ::1 too, so either address reaches it: send with [`SecondClient::get`] or
+/// [`SecondClient::post`], which pick the server's address of the right family.
+#[derive(Debug, Clone)]
+pub struct SecondClient {
+    ip: IpAddr,
+    client: Client,
+}
+
+/// The addresses a [`SecondClient`] may come from, the preferred first.
+pub const SECOND_CLIENT_ADDRESSES: [IpAddr; 2] = [
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+    IpAddr::V6(Ipv6Addr::LOCALHOST),
+];
+
+impl SecondClient {
+    /// The second client, from the first of [`SECOND_CLIENT_ADDRESSES`] this
+    /// machine can use. Where it has neither, this panics with what the
+    /// machine lacks and how to add it, and `read` (where the chapter
+    /// explains the test), instead of letting the test fail on a
+    /// connection error.
+    #[track_caller]
+    pub fn new(read: &str) -> SecondClient {
+        match Self::find() {
+            Ok(client) => client,
+            Err(missing) => panic!("{missing}\nRead: {read}"),
+        }
+    }
+
+    /// The second client, or what this machine lacks to have one.
+    pub fn find() -> Result<SecondClient, NoSecondAddress> {
+        let ip = pick_second_address(usable)?;
+        Ok(SecondClient {
+            ip,
+            client: client_from(ip),
+        })
+    }
+
+    /// The address its connections come from.
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
+
+    /// `GET path` on `server`, from this client.
+    pub fn get(&self, server: &TestServer, path: &str) -> RequestBuilder {
+        self.client.get(server.url_from(self.ip, path))
+    }
+
+    /// `POST path` on `server`, from this client.
+    pub fn post(&self, server: &TestServer, path: &str) -> RequestBuilder {
+        self.client.post(server.url_from(self.ip, path))
+    }
+}
+
+/// Whether this machine can send from `address`: whether a socket can be
+/// bound to it.
+fn usable(address: IpAddr) -> std::io::Result<()> {
+    std::net::TcpListener::bind((address, 0)).map(drop)
+}
+
+/// The first of [`SECOND_CLIENT_ADDRESSES`] that `usable` accepts, or every
+/// address and why it was refused. [`SecondClient::find`] asks the machine;
+/// a test of the choice itself can say what the machine has.
+pub fn pick_second_address(
+    usable: impl Fn(IpAddr) -> std::io::Result<()>,
+) -> Result<IpAddr, NoSecondAddress> {
+    let mut refused = Vec::new();
+    for address in SECOND_CLIENT_ADDRESSES {
+        match usable(address) {
+            Ok(()) => return Ok(address),
+            Err(error) => refused.push((address, error)),
+        }
+    }
+    Err(NoSecondAddress { refused })
+}
+
+/// Why a machine has no second client address: each address tried, and the
+/// error binding it gave.
+#[derive(Debug)]
+pub struct NoSecondAddress {
+    refused: Vec<(IpAddr, std::io::Error)>,
+}
+
+impl Display for NoSecondAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "this test needs a second client address besides 127.0.0.1, and this machine has \
+             none of the loopback addresses it can use:"
+        )?;
+        for (address, error) in &self.refused {
+            let what = if address.is_ipv6() {
+                "IPv6 loopback"
+            } else {
+                "a second IPv4 loopback address"
+            };
+            writeln!(f, "  {address} ({what}): {error}")?;
+        }
+        write!(
+            f,
+            "Either one is enough. IPv6 loopback is on by default on Linux, macOS and Windows: \
+             has IPv6 been switched off here (in a container, say)? Or add 127.0.0.2, until the \
+             next reboot: on macOS `sudo ifconfig lo0 alias 127.0.0.2 up`; on Linux and Windows \
+             every 127.x.y.z is loopback unless the loopback interface was changed."
+        )
+    }
+}
+
+impl std::error::Error for NoSecondAddress {}
+
+/// The tests' second client address as IPv4 only: 127.0.0.2, once it is
+/// known to work. Prefer [`SecondClient`], which falls back to ::1 where
+/// 127.0.0.2 is missing (macOS) and so needs no `sudo`; this is for a test
+/// whose server listens on 127.0.0.1 alone ([`TestServer::start_serving`]).
+///
+/// Where the address is missing this panics with how to add it (and `read`,
+/// where the chapter explains the test), instead of letting the test fail on
+/// a connection error.
 pub fn second_loopback(read: &str) -> IpAddr {
-    let address = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
-    if let Err(error) = std::net::TcpListener::bind((address, 0)) {
+    let address = SECOND_CLIENT_ADDRESSES[0];
+    if let Err(error) = usable(address) {
         panic!(
             "this test needs a second client address, 127.0.0.2, and this machine cannot use it \
              ({error}). On macOS only 127.0.0.1 is up by default; add the other once (it lasts \
@@ -241,8 +364,9 @@ pub fn second_loopback(read: &str) -> IpAddr {
 }
 
 /// A client whose connections come from `source` (e.g. `127.0.0.2`), so the
-/// server sees a different peer address. Every `127.x.y.z` is loopback on
-/// Linux; macOS needs `sudo ifconfig lo0 alias 127.0.0.2 up` first.
+/// server sees a different peer address. Send it to a server address of the
+/// same family ([`TestServer::url_from`]): to an IPv4 address, a client from
+/// ::1 would connect from 127.0.0.1 unnoticed.
 pub fn client_from(source: IpAddr) -> Client {
     Client::builder()
         .local_address(source)

@@ -6,9 +6,15 @@
 //! test's runtime) keeps running and measures the damage, instead of freezing
 //! along with the server. Dropping the `TestServer` shuts that runtime down,
 //! which drops every connection and task, so nothing outlives a test.
+//!
+//! A `TestServer` listens on 127.0.0.1 and, where the machine has IPv6
+//! loopback, on ::1 at the same port ([`LoopbackListener`]): a client from
+//! ::1 is a second client address that every desktop system has without
+//! configuration (see [`crate::client::SecondClient`]). Never on a wildcard
+//! address: nothing but this machine can reach a test's server.
 
 use std::future::{Future, IntoFuture};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, ListenerExt};
+use axum::serve::{IncomingStream, Listener, ListenerExt, TapIo};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::oneshot;
 
@@ -93,9 +100,12 @@ const THREAD_STOP_LIMIT: Duration = Duration::from_secs(5);
 /// opens a thousand at once (std's `TcpListener::bind` asks for fewer).
 const BACKLOG: u32 = 2048;
 
-/// A lab's app served on `127.0.0.1:<ephemeral port>` for the length of a test.
+/// A lab's app served on `127.0.0.1:<ephemeral port>` (and on `[::1]` at the
+/// same port, where the machine has IPv6 loopback) for the length of a test.
 pub struct TestServer {
     addr: SocketAddr,
+    /// The same port on ::1, if the server listens there too.
+    ipv6_addr: Option<SocketAddr>,
     /// Accepted connections, where the server can count them.
     connections: Option<Arc<AtomicUsize>>,
     stop: Option<oneshot::Sender<()>>,
@@ -130,14 +140,32 @@ impl TestServer {
     /// for labs whose lesson is the serving itself (connection timeouts,
     /// shutdown). It gets a listener on `127.0.0.1:<ephemeral port>`, and
     /// runs until the `TestServer` is dropped. Such a server cannot count its
-    /// connections: [`TestServer::connections`] panics.
+    /// connections: [`TestServer::connections`] panics. It listens on
+    /// 127.0.0.1 only, so a [`SecondClient`](crate::client::SecondClient)
+    /// from ::1 cannot reach it: see [`TestServer::start_serving_on_both`].
     pub fn start_serving<F, Fut>(serve: F) -> Self
     where
-        F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+        F: FnOnce(TcpListener) -> Fut + Send + 'static,
         Fut: Future<Output = std::io::Result<()>> + Send + 'static,
     {
-        Self::spawn(Flavor::MultiThread, None, move |listener| {
-            Box::pin(serve(listener))
+        Self::spawn(Flavor::MultiThread, None, Families::Ipv4, move |listener| {
+            Box::pin(serve(listener.into_ipv4()))
+        })
+    }
+
+    /// Like [`TestServer::start_serving`], for a serving function that takes
+    /// any axum [`Listener`] of TCP connections: it gets one on 127.0.0.1 and,
+    /// where the machine has it, on ::1 at the same port, so that every
+    /// [`SecondClient`](crate::client::SecondClient) can reach it. Its
+    /// connections carry their peer's `ConnectInfo<SocketAddr>` when served
+    /// with `into_make_service_with_connect_info::<SocketAddr>()`.
+    pub fn start_serving_on_both<F, Fut>(serve: F) -> Self
+    where
+        F: FnOnce(BothLoopbacks) -> Fut + Send + 'static,
+        Fut: Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        Self::spawn(Flavor::MultiThread, None, Families::Both, move |listener| {
+            Box::pin(serve(listener.tap_io(tap_nothing)))
         })
     }
 
@@ -146,7 +174,7 @@ impl TestServer {
     fn start_with(flavor: Flavor, serving: Serving, app: Router) -> Self {
         let connections = Arc::new(AtomicUsize::new(0));
         let counting = connections.clone();
-        Self::spawn(flavor, Some(connections), move |listener| {
+        Self::spawn(flavor, Some(connections), Families::Both, move |listener| {
             let listener = listener.tap_io(move |_| {
                 counting.fetch_add(1, Ordering::SeqCst);
             });
@@ -154,12 +182,14 @@ impl TestServer {
         })
     }
 
-    /// Listens on an ephemeral port, then runs `serve` on a runtime of the
-    /// given flavor, in a thread of its own, until the `TestServer` is dropped.
+    /// Listens on an ephemeral port of the loopback `families`, then runs
+    /// `serve` on a runtime of the given flavor, in a thread of its own, until
+    /// the `TestServer` is dropped.
     fn spawn(
         flavor: Flavor,
         connections: Option<Arc<AtomicUsize>>,
-        serve: impl FnOnce(tokio::net::TcpListener) -> ServeFuture + Send + 'static,
+        families: Families,
+        serve: impl FnOnce(LoopbackListener) -> ServeFuture + Send + 'static,
     ) -> Self {
         let runtime = flavor.runtime().expect("build the server's runtime");
         // Listen before spawning the thread, so the address is known (and the
@@ -167,9 +197,10 @@ impl TestServer {
         // belongs to a runtime: make it inside the server's own.
         let listener = {
             let _inside = runtime.enter();
-            listen_on_loopback().expect("listen on 127.0.0.1:0")
+            LoopbackListener::bind(families).expect("listen on 127.0.0.1:0")
         };
-        let addr = listener.local_addr().expect("local_addr");
+        let addr = listener.ipv4.local_addr().expect("local_addr");
+        let ipv6_addr = listener.ipv6_addr();
 
         let (stop, stop_requested) = oneshot::channel::<()>();
         let thread = thread::Builder::new()
@@ -188,6 +219,7 @@ impl TestServer {
 
         TestServer {
             addr,
+            ipv6_addr,
             connections,
             stop: Some(stop),
             thread: Some(thread),
@@ -213,6 +245,25 @@ impl TestServer {
     /// The full URL of `path` on this server, e.g. `url("/health")`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// The URL of `path` as a client at `client` reaches the server: over
+    /// IPv6 (`http://[::1]:PORT/...`) for an IPv6 client, as [`Self::url`]
+    /// otherwise. A connection from ::1 can only go to an IPv6 address.
+    ///
+    /// Panics for an IPv6 client if the server does not listen on ::1.
+    pub fn url_from(&self, client: IpAddr, path: &str) -> String {
+        if client.is_ipv4() {
+            return self.url(path);
+        }
+        let Some(addr) = self.ipv6_addr else {
+            panic!(
+                "a client at {client} cannot reach this test server: it listens on {} only \
+                 (started with `TestServer::start_serving`, or this machine has no ::1)",
+                self.addr
+            )
+        };
+        format!("http://{addr}{path}")
     }
 }
 
@@ -242,11 +293,115 @@ impl Drop for TestServer {
     }
 }
 
-/// A listener on `127.0.0.1:<ephemeral port>` with a long [`BACKLOG`]; must
-/// be called inside a tokio runtime.
-fn listen_on_loopback() -> std::io::Result<tokio::net::TcpListener> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind((Ipv4Addr::LOCALHOST, 0).into())?;
+/// Which loopback addresses a test server listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Families {
+    /// 127.0.0.1 only.
+    Ipv4,
+    /// 127.0.0.1, and ::1 at the same port where the machine has it.
+    Both,
+}
+
+/// How many ports [`LoopbackListener::bind`] tries before it gives up on
+/// finding one free on both 127.0.0.1 and ::1.
+const PORT_ATTEMPTS: usize = 10;
+
+/// A listener on `127.0.0.1:PORT` and, where the machine has IPv6 loopback,
+/// on `[::1]:PORT` too: two sockets, each bound to a loopback address, never
+/// one bound to a wildcard address, which would listen on every interface.
+///
+/// As an axum [`Listener`], it hands over the connections of both, as they
+/// come. Each keeps its own peer address: a client from ::1 is
+/// `IpAddr::V6(::1)`, a client from 127.0.0.1 is `IpAddr::V4(127.0.0.1)`,
+/// two different clients.
+#[derive(Debug)]
+pub struct LoopbackListener {
+    ipv4: TcpListener,
+    ipv6: Option<TcpListener>,
+}
+
+/// What [`TestServer::start_serving_on_both`] hands a lab's serving
+/// function: a [`LoopbackListener`], wrapped (doing nothing more) the way
+/// axum needs to give its connections their `ConnectInfo<SocketAddr>`, which
+/// it does for a `TcpListener` and for any listener passed through
+/// [`ListenerExt::tap_io`].
+pub type BothLoopbacks = TapIo<LoopbackListener, fn(&mut TcpStream)>;
+
+/// The tap of [`BothLoopbacks`]: nothing to do.
+fn tap_nothing(_: &mut TcpStream) {}
+
+impl LoopbackListener {
+    /// Listens on an ephemeral port of the loopback `families`, with a long
+    /// [`BACKLOG`]; must be called inside a tokio runtime. ::1 is left out
+    /// where the machine has no IPv6 loopback.
+    fn bind(families: Families) -> std::io::Result<Self> {
+        let mut attempts = 1;
+        loop {
+            let ipv4 = listen((Ipv4Addr::LOCALHOST, 0).into())?;
+            if families == Families::Ipv4 {
+                return Ok(LoopbackListener { ipv4, ipv6: None });
+            }
+            let port = ipv4.local_addr()?.port();
+            match listen((Ipv6Addr::LOCALHOST, port).into()) {
+                Ok(ipv6) => {
+                    return Ok(LoopbackListener {
+                        ipv4,
+                        ipv6: Some(ipv6),
+                    });
+                }
+                // The port is free on 127.0.0.1 but taken on ::1: try another.
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < PORT_ATTEMPTS => {
+                    attempts += 1;
+                }
+                // No IPv6 loopback here (or no port free on both): IPv4 only.
+                Err(_) => return Ok(LoopbackListener { ipv4, ipv6: None }),
+            }
+        }
+    }
+
+    /// The address on ::1, if it listens there.
+    pub fn ipv6_addr(&self) -> Option<SocketAddr> {
+        self.ipv6.as_ref().and_then(|ipv6| ipv6.local_addr().ok())
+    }
+
+    /// The listener on 127.0.0.1 alone (the one on ::1, if any, is closed).
+    fn into_ipv4(self) -> TcpListener {
+        self.ipv4
+    }
+}
+
+impl Listener for LoopbackListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    /// The next connection to either address. axum's own `accept` of each
+    /// listener retries its errors; a `TcpListener`'s accept loses nothing
+    /// when it is cancelled, so waiting on both and taking the first is safe.
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        let LoopbackListener { ipv4, ipv6 } = self;
+        match ipv6 {
+            Some(ipv6) => tokio::select! {
+                accepted = Listener::accept(ipv4) => accepted,
+                accepted = Listener::accept(ipv6) => accepted,
+            },
+            None => Listener::accept(ipv4).await,
+        }
+    }
+
+    /// The address on 127.0.0.1.
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.ipv4.local_addr()
+    }
+}
+
+/// A listener on `addr` with a long [`BACKLOG`]; must be called inside a
+/// tokio runtime.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(addr)?;
     socket.listen(BACKLOG)
 }
 
@@ -306,7 +461,7 @@ impl LabServer {
         crate::console::init_tracing(options.console);
         self.flavor.runtime()?.block_on(async move {
             let app = make_app();
-            let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))
                 .await
                 .map_err(|e| {
                     let port = options.port;

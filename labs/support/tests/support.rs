@@ -3,14 +3,15 @@
 //! These run with a plain `cargo test` at the workspace root (the support
 //! crate is a default member), and inside `cargo xtask verify`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing;
 use lab_support::client::{
-    burst, client_from, get, human, leave_after, leave_early, send, try_send,
+    SECOND_CLIENT_ADDRESSES, SecondClient, burst, client_from, get, human, leave_after,
+    leave_early, pick_second_address, send, try_send,
 };
 use lab_support::upstream::Upstream;
 use lab_support::{TestServer, eventually, within};
@@ -82,23 +83,120 @@ async fn within_names_what_hung() {
     .await;
 }
 
-#[tokio::test]
-async fn client_from_sends_from_the_chosen_address() {
-    let app = Router::new().route(
+/// An app that answers `GET /peer` with the client's IP, as the server saw it.
+fn peer_app() -> Router {
+    Router::new().route(
         "/peer",
         routing::get(
             |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() },
         ),
-    );
-    let server = TestServer::start(app);
-    let other_host = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-    let reply = within(
-        LIMIT,
-        "GET /peer",
-        send(client_from(other_host).get(server.url("/peer"))),
     )
-    .await;
-    assert_eq!(reply.body, "127.0.0.2");
+}
+
+/// Whether this machine can send from `address`.
+fn has(address: IpAddr) -> bool {
+    std::net::TcpListener::bind((address, 0)).is_ok()
+}
+
+/// `GET /peer` on `server` from `source`: the address the server saw.
+async fn peer_seen_from(server: &TestServer, source: IpAddr) -> String {
+    let request = client_from(source).get(server.url_from(source, "/peer"));
+    within(LIMIT, &format!("GET /peer from {source}"), send(request))
+        .await
+        .body
+}
+
+/// A test server is reached from 127.0.0.1 and from each second client
+/// address this machine has (127.0.0.2, ::1), and sees each as a client IP of
+/// its own: the second client of lab tests works whichever address it gets.
+/// Where the machine has neither, this fails as those lab tests do, saying
+/// what the machine lacks.
+#[tokio::test]
+async fn a_test_server_sees_each_loopback_client_as_itself() {
+    let server = TestServer::start(peer_app());
+    let usable: Vec<IpAddr> = SECOND_CLIENT_ADDRESSES
+        .into_iter()
+        .filter(|address| has(*address))
+        .collect();
+    let second = SecondClient::find().unwrap_or_else(|missing| panic!("{missing}"));
+    let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    for source in std::iter::once(localhost).chain(usable) {
+        assert_eq!(peer_seen_from(&server, source).await, source.to_string());
+    }
+
+    let reply = within(LIMIT, "GET /peer", send(second.get(&server, "/peer"))).await;
+    assert_eq!(reply.body, second.ip().to_string());
+    assert_ne!(second.ip(), localhost);
+}
+
+/// The second client's address: 127.0.0.2 where the machine has it, ::1
+/// where it has only that (macOS), and where it has neither, a message that
+/// names both and says how to get one.
+#[test]
+fn the_second_address_is_the_first_the_machine_has() {
+    let v4 = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+    let missing = |address: IpAddr| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("no {address} here"),
+        )
+    };
+    assert_eq!(pick_second_address(|_| Ok(())).unwrap(), v4);
+    let only_v6 = pick_second_address(|a| if a == v6 { Ok(()) } else { Err(missing(a)) });
+    assert_eq!(only_v6.unwrap(), v6);
+    let only_v4 = pick_second_address(|a| if a == v4 { Ok(()) } else { Err(missing(a)) });
+    assert_eq!(only_v4.unwrap(), v4);
+
+    let neither = pick_second_address(|a| Err(missing(a)))
+        .expect_err("no address usable")
+        .to_string();
+    for said in [
+        "127.0.0.2",
+        "no 127.0.0.2 here",
+        "::1 (IPv6 loopback)",
+        "no ::1 here",
+        "sudo ifconfig lo0 alias 127.0.0.2 up",
+    ] {
+        assert!(neither.contains(said), "{said:?} missing from:\n{neither}");
+    }
+}
+
+/// A lab's own serving function, generic over axum's `Listener` as
+/// `axum::serve` is, with the peer's address for the handlers.
+async fn serve_with_peers<L>(listener: L, app: Router) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+/// `start_serving_on_both` gives a lab's own serving function a listener on
+/// 127.0.0.1 and (where the machine has it) ::1 at the same port, whose
+/// connections carry their peer's address; `start_serving` gives 127.0.0.1
+/// alone.
+#[tokio::test]
+async fn a_serving_function_can_listen_on_both_loopbacks() {
+    let server =
+        TestServer::start_serving_on_both(|listener| serve_with_peers(listener, peer_app()));
+    let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    assert_eq!(peer_seen_from(&server, localhost).await, "127.0.0.1");
+    let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+    if has(v6) {
+        assert_eq!(peer_seen_from(&server, v6).await, "::1");
+        assert_eq!(
+            server.url_from(v6, "/peer"),
+            format!("http://[::1]:{}/peer", server.addr().port())
+        );
+    }
+
+    let ipv4_only = TestServer::start_serving(|listener| serve_with_peers(listener, peer_app()));
+    assert_eq!(peer_seen_from(&ipv4_only, localhost).await, "127.0.0.1");
 }
 
 #[tokio::test]
