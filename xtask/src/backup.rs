@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
+use crate::ui;
 use crate::workbook::{Lab, Workbook, files_under};
 
 /// Where the backups of `lab` live, one folder per backup.
@@ -56,6 +57,18 @@ pub fn files(workbook: &Workbook, backup: &Path) -> Vec<(PathBuf, PathBuf)> {
             (copy, original)
         })
         .collect()
+}
+
+/// Says where the replaced files went, and how to get them back.
+pub fn tell_saved(workbook: &Workbook, lab: &Lab, saved: Option<&Path>) {
+    if let Some(saved) = saved {
+        let undo = ui::command(format!("cargo xtask restore {}", lab.slug));
+        let note = format!(
+            "(the files replaced are saved in {}; {undo} brings them back)",
+            workbook.relative(saved)
+        );
+        ui::note(note);
+    }
 }
 
 /// Now, in UTC, as `2026-11-29T22-41-07Z` (a folder name on every system).

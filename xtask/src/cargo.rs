@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -105,12 +105,8 @@ pub fn test(workbook: &Workbook, package: &str, say_when_compiling: bool) -> Res
         if say_when_compiling && compiling && !said_so && started.elapsed() > Duration::from_secs(5)
         {
             said_so = true;
-            anstream::println!(
-                "{}",
-                ui::paint(
-                    ui::DIM,
-                    "  (compiling; the first time takes a few minutes, later runs a second or two)"
-                )
+            ui::note(
+                "  (compiling; the first time takes a few minutes, later runs a second or two)",
             );
         }
     })
@@ -193,6 +189,26 @@ pub fn build(workbook: &Workbook, args: &[&str]) -> Result<Vec<Executable>> {
             })
         })
         .collect())
+}
+
+/// Builds the binary of `package` named like it (a tool crate of its own,
+/// e.g. `xtask/classroom`) and runs it at the root with `args`, supervised.
+pub fn run_binary(
+    workbook: &Workbook,
+    package: &str,
+    args: impl IntoIterator<Item = impl AsRef<std::ffi::OsStr>>,
+) -> Result<ExitCode> {
+    let built = build(workbook, &["--package", package, "--bin", package])?;
+    let binary = built
+        .into_iter()
+        .find(|executable| executable.name == package)
+        .with_context(|| format!("cargo built no `{package}` binary"))?;
+    let mut command = Command::new(&binary.path);
+    command.current_dir(&workbook.root).args(args).stdin(Stdio::null());
+    let status = process::Supervised::spawn(&mut command)
+        .with_context(|| format!("starting {package}"))?
+        .wait()?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Reads libtest's human output (stdout) and cargo's messages (stderr);
@@ -278,25 +294,13 @@ fn clean_message(lines: &[&str]) -> String {
 
 /// The error part of cargo's stderr: everything but the progress lines.
 fn cargo_errors(stderr: &str) -> Option<String> {
-    const PROGRESS: &[&str] = &[
-        "Compiling",
-        "Checking",
-        "Finished",
-        "Running",
-        "Doc-tests",
-        "Blocking",
-        "Locking",
-        "Updating",
-        "Downloading",
-        "Downloaded",
-        "Adding",
-        "Fresh",
-    ];
+    const PROGRESS: &str = "Compiling Checking Finished Running Doc-tests Blocking Locking \
+                            Updating Downloading Downloaded Adding Fresh";
     let errors: Vec<&str> = stderr
         .lines()
         .filter(|l| {
             let word = l.trim_start().split(' ').next().unwrap_or("");
-            !PROGRESS.contains(&word)
+            !PROGRESS.split_whitespace().any(|progress| progress == word)
         })
         .collect();
     let text = errors.join("\n").trim().to_owned();

@@ -5,12 +5,11 @@
 //! `cargo xtask` never compiles any of it. The room is kept in
 //! `target/classroom/room.sqlite3`, and opens again as it was.
 
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cargo;
-use crate::process::Supervised;
 use crate::workbook::Workbook;
 
 /// Open the workshop room: a live dashboard of every learner's labs.
@@ -41,25 +40,13 @@ pub struct Args {
 
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     crate::process::exit_on_signal();
-    let built = cargo::build(workbook, &["--package", "classroom", "--bin", "classroom"])?;
-    let server = built
-        .into_iter()
-        .find(|executable| executable.name == "classroom")
-        .context("cargo built no `classroom` binary")?;
     let db = workbook.target_dir.join("classroom").join("room.sqlite3");
-    let mut command = Command::new(&server.path);
-    command
-        .current_dir(&workbook.root)
-        .args(["--bind", &args.bind, "--port", &args.port.to_string()])
-        .args(["--max-learners", &args.max_learners.to_string()])
-        .args(["--stuck-minutes", &args.stuck_minutes.to_string()])
-        .arg("--db")
-        .arg(workbook.relative(&db))
-        .stdin(Stdio::null());
+    let mut argv = vec!["--bind".to_owned(), args.bind, "--port".into(), args.port.to_string()];
+    argv.extend(["--max-learners".into(), args.max_learners.to_string()]);
+    argv.extend(["--stuck-minutes".into(), args.stuck_minutes.to_string()]);
+    argv.extend(["--db".into(), workbook.relative(&db)]);
     if args.new_room {
-        command.arg("--new-room");
+        argv.push("--new-room".into());
     }
-    let mut child = Supervised::spawn(&mut command).context("starting the room's server")?;
-    let status = child.wait()?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    cargo::run_binary(workbook, "classroom", argv)
 }

@@ -1,5 +1,6 @@
 //! The few git questions the runner asks: what did the learner change in a
-//! lab, what does the committed starter look like, and put it back.
+//! lab, what does the committed starter look like (and what does the
+//! solution change in it), and put it back.
 //!
 //! git is how the workbook is distributed, so it is the natural record of
 //! "the starter": the lab's files as committed. Every question here is
@@ -7,10 +8,12 @@
 //! Without git (a downloaded zip), the questions answer "unknown" and the
 //! verbs that need git say so.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
+
+use crate::workbook::{Lab, files_under};
 
 /// How a file differs from the committed starter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +151,47 @@ fn remove_empty_parents(file: &Path, stop: &Path) {
         }
         dir = d.parent();
     }
+}
+
+/// A lab's file (absolute) as committed, or as it is without git; `None`
+/// if it is neither.
+pub fn starter(root: &Path, lab_file: &Path) -> Option<String> {
+    committed(root, &pathspec(root, lab_file)).or_else(|| std::fs::read_to_string(lab_file).ok())
+}
+
+/// A source file the solution changes.
+pub struct SolutionFile {
+    /// `solutions/NN-slug/src/<path>`.
+    pub solution: PathBuf,
+    /// `labs/NN-slug/src/<path>`.
+    pub lab: PathBuf,
+    /// The lab's file as committed (or as it is, without git).
+    pub starter: String,
+    pub fixed: String,
+}
+
+/// The files of the solution's `src` that differ from the committed starter's.
+pub fn solution_changes(root: &Path, lab: &Lab) -> Result<Vec<SolutionFile>> {
+    let solution_src = lab.solution_dir().join("src");
+    let mut changed = Vec::new();
+    for solution in files_under(&solution_src) {
+        let relative = solution.strip_prefix(&solution_src).expect("listed under it");
+        let lab_file = lab.dir.join("src").join(relative);
+        let starter = starter(root, &lab_file).unwrap_or_default();
+        let fixed = std::fs::read_to_string(&solution)
+            .with_context(|| format!("reading {}", solution.display()))?;
+        if fixed != starter {
+            changed.push(SolutionFile { solution, lab: lab_file, starter, fixed });
+        }
+    }
+    if changed.is_empty() {
+        bail!(
+            "lab {} has no solution: {}/ is missing or the same as the starter",
+            lab.label(),
+            pathspec(root, &solution_src)
+        );
+    }
+    Ok(changed)
 }
 
 #[cfg(test)]

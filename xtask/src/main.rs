@@ -14,10 +14,11 @@ use xtask::{bench, book, classroom, dev, learn};
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about,
-    after_help = "A learner needs two commands: `cargo xtask book` to read, \
-                  `cargo test -p <lab>` to check a lab. `cargo xtask` alone shows \
-                  your progress and what to do next; `cargo xtask watch` checks \
-                  your lab every time you save."
+    after_help = "Two commands: `cargo xtask book` to read the book, `cargo xtask verify` \
+                  to test everything (every lab fails as intended, every solution passes). \
+                  A learner checks a lab with `cargo test -p <lab>`; `cargo xtask` alone \
+                  shows your progress and what to do next; `cargo xtask watch` checks your \
+                  lab every time you save."
 )]
 struct Cli {
     /// What to do; without one, `status`.
@@ -53,7 +54,7 @@ enum Command {
 enum DevCommand {
     Verify(dev::verify::Args),
     CaptureConsole(dev::capture::Args),
-    ConsoleCheck(dev::console_check::Args),
+    ConsoleCheck(dev::ConsoleCheckArgs),
     LoopBench(dev::loop_bench::Args),
 }
 
@@ -83,9 +84,7 @@ fn main() -> ExitCode {
                 dev::verify::run(&workbook, args)
             }
             Command::Dev(DevCommand::CaptureConsole(args)) => dev::capture::run(&workbook, args),
-            Command::Dev(DevCommand::ConsoleCheck(args)) => {
-                dev::console_check::run(&workbook, args)
-            }
+            Command::Dev(DevCommand::ConsoleCheck(args)) => dev::console_check(&workbook, args),
             Command::Dev(DevCommand::LoopBench(args)) => dev::loop_bench::run(&workbook, args),
         }
     });

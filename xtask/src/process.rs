@@ -108,18 +108,7 @@ impl Supervised {
             return Some(status);
         }
         #[cfg(unix)]
-        signal_group(self.child.id(), rustix::process::Signal::TERM);
-        #[cfg(not(unix))]
-        let _ = self.child.kill();
-        let started = Instant::now();
-        while started.elapsed() < grace {
-            if let Ok(Some(status)) = self.try_wait() {
-                return Some(status);
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        #[cfg(unix)]
-        signal_group(self.child.id(), rustix::process::Signal::KILL);
+        terminate(&[self.child.id()], grace, || matches!(self.try_wait(), Ok(Some(_))));
         let _ = self.child.kill();
         self.child.wait().ok()
     }
@@ -286,25 +275,13 @@ pub fn stop_signal() -> impl Future<Output = ()> {
     }
 }
 
-/// Stops every supervised child: SIGTERM to each group, up to `grace` for
-/// them to go, then SIGKILL. (On Windows, Ctrl-C reaches every process of
-/// the console by itself.)
+/// Stops every supervised child (see [`terminate`]). (On Windows, Ctrl-C
+/// reaches every process of the console by itself.)
 fn stop_all(grace: Duration) {
     let groups = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
+    // The threads waiting for the leaders reap them as they exit.
     #[cfg(unix)]
-    {
-        for &group in &groups {
-            signal_group(group, rustix::process::Signal::TERM);
-        }
-        // The threads waiting for the leaders reap them as they exit.
-        let started = Instant::now();
-        while started.elapsed() < grace && groups.iter().any(|&leader| exists(leader)) {
-            thread::sleep(Duration::from_millis(20));
-        }
-        for &group in &groups {
-            signal_group(group, rustix::process::Signal::KILL);
-        }
-    }
+    terminate(&groups, grace, || !groups.iter().any(|&leader| exists(leader)));
     #[cfg(not(unix))]
     {
         let _ = groups;
@@ -312,21 +289,15 @@ fn stop_all(grace: Duration) {
     }
 }
 
-/// `hello listening on http://127.0.0.1:8080 (Ctrl-C to stop)` -> the address:
-/// how every lab server, and the benchmark's servers, say where they listen.
-pub fn listening_address(line: &str) -> Option<std::net::SocketAddr> {
-    let (_, rest) = line.split_once("listening on http://")?;
-    rest.split_whitespace().next()?.trim_end_matches('/').parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_address_is_read_from_a_servers_line() {
-        let line = "cancellation listening on http://127.0.0.1:41234 (Ctrl-C to stop)";
-        assert_eq!(listening_address(line), Some("127.0.0.1:41234".parse().unwrap()));
-        assert_eq!(listening_address("upstream (/ok) on http://127.0.0.1:1"), None);
+/// SIGTERM to each process group, up to `grace` for them to be `gone`,
+/// then SIGKILL.
+#[cfg(unix)]
+fn terminate(groups: &[u32], grace: Duration, mut gone: impl FnMut() -> bool) {
+    use rustix::process::Signal;
+    groups.iter().for_each(|&group| signal_group(group, Signal::TERM));
+    let started = Instant::now();
+    while started.elapsed() < grace && !gone() {
+        thread::sleep(Duration::from_millis(20));
     }
+    groups.iter().for_each(|&group| signal_group(group, Signal::KILL));
 }

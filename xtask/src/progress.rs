@@ -19,12 +19,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::cargo::{self, Outcome, Report};
 use crate::git;
-use crate::workbook::{Lab, Workbook, files_under};
+use crate::workbook::{Lab, Workbook, files_under, write_atomically};
 
 /// The file's name, at the repository root (listed in `.gitignore`).
 pub const FILE_NAME: &str = ".workbook-progress.toml";
@@ -123,15 +123,9 @@ impl Progress {
         }
     }
 
-    /// Writes the progress file (to a temporary file first, so that an
-    /// interrupted write never leaves half a file).
+    /// Writes the progress file.
     pub fn save(&self, root: &Path) -> Result<()> {
-        let path = Self::path(root);
-        let text = format!("{HEADER}\n{}", toml::to_string(self)?);
-        let temporary = path.with_extension("toml.tmp");
-        fs::write(&temporary, text).with_context(|| format!("writing {}", temporary.display()))?;
-        fs::rename(&temporary, &path).with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        write_atomically(&Self::path(root), &format!("{HEADER}\n{}", toml::to_string(self)?))
     }
 
     /// The progress of the lab `slug` (empty if none yet).
@@ -144,13 +138,14 @@ impl Progress {
         self.labs.entry(slug.to_owned()).or_default()
     }
 
-    /// Loads the file, lets `change` edit it, and saves it: for the small
-    /// updates the verbs make, so that two verbs running at once (a `watch`
-    /// and a `hint`) do not undo each other's changes.
-    pub fn update(root: &Path, change: impl FnOnce(&mut Progress)) -> Result<()> {
+    /// Loads the file, lets `change` edit it, saves it and returns it: for
+    /// the small updates the verbs make, so that two verbs running at once
+    /// (a `watch` and a `hint`) do not undo each other's changes.
+    pub fn update(root: &Path, change: impl FnOnce(&mut Progress)) -> Result<Progress> {
         let mut progress = Self::load(root);
         change(&mut progress);
-        progress.save(root)
+        progress.save(root)?;
+        Ok(progress)
     }
 }
 
@@ -205,21 +200,20 @@ pub fn state(workbook: &Workbook, lab: &Lab, progress: &Progress) -> LabState {
 }
 
 /// Every lab with its state, testing nothing.
-pub fn states(workbook: &Workbook) -> Result<Vec<(Lab, LabState)>> {
+pub fn states(workbook: &Workbook, progress: &Progress) -> Result<Vec<(Lab, LabState)>> {
     let (labs, _broken) = workbook.labs()?;
-    let progress = Progress::load(&workbook.root);
-    Ok(labs
-        .into_iter()
-        .map(|lab| {
-            let state = state(workbook, &lab, &progress);
-            (lab, state)
-        })
-        .collect())
+    let state = |lab: Lab| (state(workbook, &lab, progress), lab);
+    Ok(labs.into_iter().map(state).map(|(state, lab)| (lab, state)).collect())
 }
 
 /// The first lab after `done`, in order, that does not pass.
 pub fn next_after(states: &[(Lab, LabState)], done: &Lab) -> Option<Lab> {
     open_labs(states).find(|lab| lab.number > done.number).cloned()
+}
+
+/// The first lab, in order, that does not pass.
+pub fn first_open(workbook: &Workbook, progress: &Progress) -> Result<Option<Lab>> {
+    Ok(open_labs(&states(workbook, progress)?).next().cloned())
 }
 
 /// The labs that do not pass, in order.
@@ -243,8 +237,13 @@ pub fn edited_tests(workbook: &Workbook, lab: &Lab) -> Vec<String> {
 }
 
 /// Runs the lab's tests (`cargo test -p <lab>`, what the book tells learners
-/// to run) and remembers the result.
-pub fn test_lab(workbook: &Workbook, lab: &Lab, say_when_compiling: bool) -> Result<Report> {
+/// to run) and remembers the result, in the file and in `progress`.
+pub fn test_lab(
+    workbook: &Workbook,
+    lab: &Lab,
+    progress: &mut Progress,
+    say_when_compiling: bool,
+) -> Result<Report> {
     // The fingerprint of the files as they are when the tests start: an
     // edit made during the run changes it, so the next status re-tests.
     let fingerprint = fingerprint(workbook, lab);
@@ -266,7 +265,7 @@ pub fn test_lab(workbook: &Workbook, lab: &Lab, say_when_compiling: bool) -> Res
         },
         failed: report.failed().into_iter().map(str::to_owned).collect(),
     };
-    Progress::update(&workbook.root, |progress| {
+    *progress = Progress::update(&workbook.root, |progress| {
         progress.lab_mut(&lab.slug).last_check = Some(last_check);
     })?;
     Ok(report)

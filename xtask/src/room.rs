@@ -8,7 +8,8 @@
 //! failing k of n, passing, passing with edited tests...), the names of the
 //! failing tests, how many hints were shown and the minutes spent on it.
 //! Never code, file contents or paths: [`LabReport`] is everything, and the
-//! room refuses any other field (`xtask/classroom/src/wire.rs`).
+//! room refuses any other field (the types are the room's own,
+//! `xtask/classroom/src/wire.rs`).
 //!
 //! # When, and how it never slows the learner
 //!
@@ -27,15 +28,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use classroom::wire::{self, JoinRequest, Joined, LabReport, LabState as Shown, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::progress::{self, CheckResult, LabState, Progress};
-use crate::workbook::Workbook;
+use crate::workbook::{Workbook, write_atomically};
 
 /// The membership file, at the repository root (listed in `.gitignore`).
 pub const FILE_NAME: &str = ".workbook-classroom.toml";
@@ -84,47 +86,12 @@ impl Membership {
             "# The workshop room this workbook joined (`cargo xtask leave` deletes this).\n\n{}",
             toml::to_string(self)?
         );
-        let path = Self::path(root);
-        let temporary = path.with_extension("toml.tmp");
-        std::fs::write(&temporary, text)
-            .and_then(|()| std::fs::rename(&temporary, &path))
-            .with_context(|| format!("writing {}", path.display()))
+        write_atomically(&Self::path(root), &text)
     }
 
     pub fn remove(root: &Path) {
         let _ = std::fs::remove_file(Self::path(root));
     }
-}
-
-/// Everything sent: every lab's state (the JSON the room's `wire` reads).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Update {
-    pub labs: Vec<LabReport>,
-}
-
-/// One lab: a state, counts and test names; nothing else.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LabReport {
-    pub number: u32,
-    pub slug: String,
-    /// `not-started`, `started`, `does-not-compile`, `failing`, `passing`,
-    /// `passing-edited-tests`.
-    pub state: &'static str,
-    pub failed: u32,
-    pub tests: u32,
-    /// In the order of the lab's tests file: the first is the one the
-    /// learner works on.
-    pub failing_tests: Vec<String>,
-    pub hints: u32,
-    pub minutes: u32,
-}
-
-/// The room's limits on test names (see its `wire`): anything else is left
-/// out rather than having the whole update refused.
-fn sendable(test: &str) -> bool {
-    !test.is_empty()
-        && test.len() <= 160
-        && test.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
 }
 
 fn now() -> u64 {
@@ -140,34 +107,35 @@ pub fn update(
 ) -> Result<Update> {
     let progress = Progress::load(&workbook.root);
     let mut labs = Vec::new();
-    for (lab, state) in progress::states(workbook)? {
+    for (lab, state) in progress::states(workbook, &progress)? {
         let remembered = progress.lab(&lab.slug);
         let hints = remembered.hints_seen + remembered.hints_seen_for.values().sum::<usize>();
         let failing_names = |check: &progress::LastCheck| {
             let order = lab.test_order();
-            let mut names: Vec<String> =
-                check.failed.iter().filter(|t| sendable(t)).take(50).cloned().collect();
+            // What the room would refuse is left out, not the whole update.
+            let sendable = check.failed.iter().filter(|t| wire::is_test_name(t));
+            let mut names: Vec<String> = sendable.take(wire::MAX_FAILING_TESTS).cloned().collect();
             names.sort_by_key(|name| (order(name), name.clone()));
             names
         };
-        let (word, failed, tests, failing_tests) = match &state {
-            LabState::NotStarted => ("not-started", 0, 0, Vec::new()),
-            LabState::DidNotCompile => ("does-not-compile", 0, 0, Vec::new()),
+        let (shown, failed, tests, failing_tests) = match &state {
+            LabState::NotStarted => (Shown::NotStarted, 0, 0, Vec::new()),
+            LabState::DidNotCompile => (Shown::DoesNotCompile, 0, 0, Vec::new()),
             LabState::Passing { tests } if progress::edited_tests(workbook, &lab).is_empty() => {
-                ("passing", 0, *tests, Vec::new())
+                (Shown::Passing, 0, *tests, Vec::new())
             }
-            LabState::Passing { tests } => ("passing-edited-tests", 0, *tests, Vec::new()),
+            LabState::Passing { tests } => (Shown::PassingEditedTests, 0, *tests, Vec::new()),
             LabState::Failing { failed, tests } => {
                 let names = remembered.last_check.as_ref().map(failing_names).unwrap_or_default();
-                ("failing", *failed, *tests, names)
+                (Shown::Failing, *failed, *tests, names)
             }
             // Edited since its last check: the last result is still the
             // best the room can know.
             LabState::Unchecked => match &remembered.last_check {
                 Some(check) if check.result == CheckResult::Failing => {
-                    ("failing", check.failed.len(), check.tests, failing_names(check))
+                    (Shown::Failing, check.failed.len(), check.tests, failing_names(check))
                 }
-                _ => ("started", 0, 0, Vec::new()),
+                _ => (Shown::Started, 0, 0, Vec::new()),
             },
         };
         let entry = timing.entry(lab.slug.clone()).or_default();
@@ -185,7 +153,7 @@ pub fn update(
         labs.push(LabReport {
             number: lab.number,
             slug: lab.slug.clone(),
-            state: word,
+            state: shown,
             failed: failed as u32,
             tests: tests as u32,
             failing_tests,
@@ -278,18 +246,11 @@ pub async fn send(
     Ok(Sent::Sent(count))
 }
 
-/// The room's answer to a join.
-#[derive(Debug, Deserialize)]
-pub struct Joined {
-    pub learner: i64,
-    pub token: String,
-}
-
 /// `POST /api/join`.
 pub async fn join(http: &reqwest::Client, url: &str, code: &str, name: &str) -> Result<Joined> {
     let answer = http
         .post(format!("{url}/api/join"))
-        .json(&serde_json::json!({ "code": code, "name": name }))
+        .json(&JoinRequest { code: code.to_owned(), name: name.to_owned() })
         .send()
         .await?;
     if !answer.status().is_success() {
@@ -366,9 +327,8 @@ impl Reporter {
         if let Ok(mut counts) = self.progress.0.lock() {
             counts.0 += 1;
         }
-        match self.wake.try_send(()) {
-            Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
-        }
+        // Full: a wake is already waiting, which covers this one.
+        let _ = self.wake.try_send(());
     }
 
     fn wait(&self, limit: Duration) {
@@ -400,7 +360,7 @@ mod tests {
             labs: vec![LabReport {
                 number: 2,
                 slug: "shared-state".into(),
-                state: "failing",
+                state: Shown::Failing,
                 failed: 1,
                 tests: 4,
                 failing_tests: vec!["every_increment_is_counted".into()],
@@ -411,12 +371,5 @@ mod tests {
         let fixture = include_str!("../classroom/tests/fixtures/update.json");
         let expected: serde_json::Value = serde_json::from_str(fixture).unwrap();
         assert_eq!(serde_json::to_value(&update).unwrap(), expected);
-    }
-
-    #[test]
-    fn only_identifiers_are_sent_as_test_names() {
-        assert!(sendable("tests::every_increment_is_counted"));
-        assert!(!sendable("labs/02-shared-state/src/lib.rs"));
-        assert!(!sendable(""));
     }
 }

@@ -8,6 +8,8 @@
 
 use std::fmt::Display;
 use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Instant;
 
 use anstyle::{AnsiColor, Style};
 
@@ -74,6 +76,11 @@ fn unbreakable_words(text: &str) -> Vec<String> {
     words
 }
 
+/// Prints a line of less important text (dimmed).
+pub fn note(text: impl Display) {
+    anstream::println!("{}", paint(DIM, text));
+}
+
 /// `[#####.....]`: `done` of `total`, `width` characters wide.
 pub fn progress_bar(done: usize, total: usize, width: usize) -> String {
     let filled = (done * width).checked_div(total).unwrap_or(0);
@@ -99,6 +106,18 @@ pub fn confirm(question: &str) -> bool {
     }
     matches!(read, Ok(n) if n > 0)
         && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// The last lines of a run of many checks (`verify`, `console-check`): the
+/// failed ones, the time taken, and `<name>: N passed, M failed`.
+pub fn summary(name: &str, passed: usize, failed: &[String], started: Instant) -> ExitCode {
+    if !failed.is_empty() {
+        println!("\nFailed:");
+        failed.iter().for_each(|name| println!("  {name}"));
+    }
+    println!("(took {:.0} s)", started.elapsed().as_secs_f64());
+    println!("{name}: {passed} passed, {} failed", failed.len());
+    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 #[cfg(test)]

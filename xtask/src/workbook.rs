@@ -107,15 +107,13 @@ impl Workbook {
     /// caller (such as `verify`) can report each problem against its lab.
     pub fn labs(&self) -> Result<(Vec<Lab>, Vec<BrokenLab>)> {
         let labs_dir = self.root.join("labs");
-        let mut dirs = Vec::new();
-        for entry in
-            fs::read_dir(&labs_dir).with_context(|| format!("reading {}", labs_dir.display()))?
-        {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() && entry.file_name() != SUPPORT_DIR {
-                dirs.push(entry.path());
-            }
-        }
+        let entries =
+            fs::read_dir(&labs_dir).with_context(|| format!("reading {}", labs_dir.display()))?;
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|entry| entry.path().is_dir() && entry.file_name() != SUPPORT_DIR)
+            .map(|entry| entry.path())
+            .collect();
         dirs.sort();
         let (mut labs, mut broken) = (Vec::<Lab>::new(), Vec::new());
         for dir in dirs {
@@ -171,6 +169,15 @@ impl Workbook {
         }
     }
 
+    /// The labs named (see [`Workbook::lab`]), or without names every lab
+    /// for which `by_default` holds: for the maintainer's verbs.
+    pub fn labs_named(&self, names: &[String], by_default: fn(&Lab) -> bool) -> Result<Vec<Lab>> {
+        match names {
+            [] => Ok(self.labs()?.0.into_iter().filter(by_default).collect()),
+            names => names.iter().map(|name| self.lab(name)).collect(),
+        }
+    }
+
     /// Loads and checks one lab folder.
     fn load(&self, dir: &Path) -> Result<Lab> {
         let folder = dir
@@ -180,54 +187,45 @@ impl Workbook {
         let (number, slug) = parse_folder_name(folder)?;
         let text = fs::read_to_string(dir.join("lab.toml"))
             .with_context(|| format!("{folder} has no readable lab.toml"))?;
-        let meta: LabToml = toml::from_str(&text).context("lab.toml is not valid")?;
+        let lab: Lab = toml::from_str(&text).context("lab.toml is not valid")?;
+        let lab = Lab { number, slug: slug.to_owned(), dir: dir.to_path_buf(), ..lab };
 
         let cargo_text = fs::read_to_string(dir.join("Cargo.toml"))
             .with_context(|| format!("{folder} has no readable Cargo.toml"))?;
-        let cargo: CargoToml = toml::from_str(&cargo_text).context("Cargo.toml is not valid")?;
+        let cargo: toml::Table = toml::from_str(&cargo_text).context("Cargo.toml is not valid")?;
+        let package = cargo.get("package").and_then(|package| package.get("name"));
+        let package = package.and_then(toml::Value::as_str).unwrap_or_default();
         ensure!(
-            cargo.package.name == slug,
-            "Cargo.toml names the package {:?} but the folder says the slug is {slug:?}; they must be \
-             equal (learners run `cargo test -p {slug}`)",
-            cargo.package.name
+            package == slug,
+            "Cargo.toml names the package {package:?} but the folder says the slug is {slug:?}; \
+             they must be equal (learners run `cargo test -p {slug}`)"
         );
+        ensure!(!lab.hints.is_empty(), "lab.toml has no hints; give at least one (gentlest first)");
         ensure!(
-            !meta.hints.is_empty(),
-            "lab.toml has no hints; give at least one (gentlest first)"
-        );
-        ensure!(
-            !meta.fails.is_empty(),
+            !lab.fails.is_empty(),
             "lab.toml has an empty [fails] table; a starter must fail at least one test \
              (name the tests its bug breaks, each with a phrase of its failure message)"
         );
-        if let Some((test, _)) = meta.fails.iter().find(|(_, phrase)| phrase.trim().is_empty()) {
+        if let Some((test, _)) = lab.fails.iter().find(|(_, phrase)| phrase.trim().is_empty()) {
             bail!("[fails] gives test {test:?} an empty phrase; quote part of its failure message");
         }
-        ensure!(meta.minutes > 0, "lab.toml says minutes = 0");
-        let lab = Lab {
-            number,
-            slug: slug.to_owned(),
-            title: meta.title,
-            minutes: meta.minutes,
-            hints: meta.hints,
-            hints_for: meta.hints_for,
-            fails: meta.fails,
-            console: meta.console,
-            reflect: meta.reflect,
-            traps: meta.traps,
-            dir: dir.to_path_buf(),
-        };
+        ensure!(lab.minutes > 0, "lab.toml says minutes = 0");
         ensure!(self.chapter(&lab).is_file(), "its chapter book/src/{folder}.md does not exist");
         Ok(lab)
     }
 }
 
-/// One lab, loaded from `labs/NN-slug/lab.toml` and checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One lab: its `labs/NN-slug/lab.toml`, checked, and its folder. Unknown
+/// keys are refused, so that a typo such as `fail = ...` cannot silently
+/// drop the declared failures.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Lab {
     /// The order number, from the folder name (`03-overload` -> 3).
+    #[serde(skip)]
     pub number: u32,
     /// The stable id, from the folder name; also the package name.
+    #[serde(skip)]
     pub slug: String,
     pub title: String,
     /// How long the lab takes in a workshop.
@@ -236,16 +234,22 @@ pub struct Lab {
     pub hints: Vec<String>,
     /// Ladders of hints of their own for some tests (a lab with several
     /// bugs): test name -> hints, gentlest first.
+    #[serde(default)]
     pub hints_for: BTreeMap<String, Vec<String>>,
     /// Test name -> a phrase its failure message must contain on the starter.
+    #[serde(default)]
     pub fails: BTreeMap<String, String>,
     /// What `cargo xtask console` says about the lab.
-    pub console: Console,
+    #[serde(default)]
+    pub console: ConsoleSection,
     /// What `check` shows once the lab passes.
+    #[serde(default)]
     pub reflect: Reflect,
     /// Compile errors learners of this lab are known to meet, explained.
+    #[serde(default)]
     pub traps: Vec<Trap>,
     /// The lab's folder, `<root>/labs/NN-slug`.
+    #[serde(skip)]
     pub dir: PathBuf,
 }
 
@@ -284,6 +288,12 @@ impl Lab {
         format!("{}-solution", self.slug)
     }
 
+    /// Cargo's arguments that select the lab and its solution.
+    pub fn package_args(&self) -> [String; 4] {
+        let package = "--package".to_owned();
+        [package.clone(), self.slug.clone(), package, self.solution_package()]
+    }
+
     /// The solution crate, `<root>/solutions/NN-slug`.
     pub fn solution_dir(&self) -> PathBuf {
         let root =
@@ -293,9 +303,9 @@ impl Lab {
 }
 
 /// The `[console]` table of `lab.toml`: words for `cargo xtask console`.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Console {
+pub struct ConsoleSection {
     /// What the lab's `examples/traffic.rs` does.
     pub traffic: Option<String>,
     /// What to look for in tokio-console on the starter.
@@ -305,55 +315,9 @@ pub struct Console {
     /// The screens `cargo xtask dev capture-console` saves for the book.
     #[serde(default)]
     pub screens: Vec<Screen>,
-    /// The words above as claims `cargo xtask dev console-check` proves.
-    pub check: Option<ConsoleCheck>,
-}
-
-/// `[console.check]`: what a console client must see while the lab's traffic
-/// runs, on the starter and on the solution. Besides the claims, every check
-/// asserts that the console dropped no events and heard of every task soon
-/// after its spawn.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsoleCheck {
-    /// How long to watch, in seconds (default 10).
-    pub seconds: Option<u64>,
-    /// The longest a task's spawn may take to reach the console (default 2000).
-    pub reported_within_ms: Option<u64>,
-    #[serde(default)]
-    pub starter: Vec<TaskClaim>,
-    #[serde(default)]
-    pub solution: Vec<TaskClaim>,
-}
-
-/// A claim about the tasks spawned at one place (`[[console.check.starter]]`).
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaskClaim {
-    /// Where the tasks are spawned: `src/lib.rs` is a file of the lab (or of
-    /// its solution); `axum/src/serve/mod.rs`, a file of a dependency.
-    pub spawned_at: String,
-    /// Their kind as the console shows it: `task` (`tokio::spawn`),
-    /// `blocking` (`spawn_blocking`), `block_on`; default: any.
-    pub kind: Option<String>,
-    /// At some moment, at least this many of them alive at once.
-    pub alive_at_least: Option<u64>,
-    /// Never more than this many alive at once.
-    pub alive_at_most: Option<u64>,
-    /// At least this many spawned while watching.
-    pub spawned_at_least: Option<u64>,
-    /// At most this many spawned while watching.
-    pub spawned_at_most: Option<u64>,
-    /// None ends sooner than this after its spawn.
-    pub lives_at_least_ms: Option<u64>,
-    /// Each ends within this long of its spawn.
-    pub lives_at_most_ms: Option<u64>,
-    /// One of them at least lives this long (the opposite of the above).
-    pub one_lives_at_least_ms: Option<u64>,
-    /// The longest mean poll among them (busy time / polls) is at least this.
-    pub poll_ms_at_least: Option<u64>,
-    /// Every one's mean poll is at most this.
-    pub poll_ms_at_most: Option<u64>,
+    /// The words above as claims `cargo xtask dev console-check` proves
+    /// (its crate, `xtask/console-check`, reads them).
+    pub check: Option<toml::Table>,
 }
 
 /// A compile error learners are known to meet (`[[traps]]` in `lab.toml`).
@@ -392,37 +356,6 @@ pub struct Screen {
     pub keys: Vec<String>,
 }
 
-/// What `lab.toml` holds. Unknown keys are refused, so that a typo such as
-/// `fail = ...` cannot silently drop the declared failures.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LabToml {
-    title: String,
-    minutes: u32,
-    hints: Vec<String>,
-    #[serde(default)]
-    hints_for: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    fails: BTreeMap<String, String>,
-    #[serde(default)]
-    console: Console,
-    #[serde(default)]
-    reflect: Reflect,
-    #[serde(default)]
-    traps: Vec<Trap>,
-}
-
-/// The part of a lab's `Cargo.toml` the tool checks.
-#[derive(Debug, Deserialize)]
-struct CargoToml {
-    package: CargoPackage,
-}
-
-#[derive(Debug, Deserialize)]
-struct CargoPackage {
-    name: String,
-}
-
 /// The folder under `labs/` that holds shared code, not a lab.
 const SUPPORT_DIR: &str = "support";
 
@@ -444,6 +377,15 @@ fn parse_folder_name(folder: &str) -> Result<(u32, &str)> {
             "labs/{folder} is not named NN-slug (two digits, a dash, the slug, e.g. 03-overload)"
         ),
     }
+}
+
+/// Writes `text` to `path` through a temporary file beside it, so that an
+/// interrupted write never leaves half a file.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let temporary = path.with_extension("tmp");
+    fs::write(&temporary, text)
+        .and_then(|()| fs::rename(&temporary, path))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Every file under `dir`, sorted, skipping hidden files, editor backups

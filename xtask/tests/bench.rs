@@ -1,43 +1,34 @@
-//! `cargo xtask bench`, run on the fixture workbook: the benchmark is
-//! whatever a lab's `bench.toml` declares (the tool knows no lab by name),
-//! a typo in it is an error naming the key, and `--dry-run` shows the plan
-//! without building or starting anything. (A real run builds in release
-//! mode and takes minutes: `cargo xtask bench --quick` is for a person.)
+//! `cargo xtask bench`, run on the fixture workbook: the benchmark is the
+//! example `bench` of whichever lab's solution has one (the tool knows no lab
+//! by name); the verb builds it in release mode with the `bench` feature,
+//! passes its flags on, and points it at the book's results folder.
 
 mod fixture;
 
 use fixture::Workbook;
 
-/// A benchmark declared by the fixture's `01-echo` lab: its own server at
-/// two concurrency levels, and wrk at one.
-const BENCH_TOML: &str = r#"
-generator = "echo-solution"
-concurrency = [1, 10]
-seconds = 5
-quick_seconds = 1
+/// A benchmark for the fixture's `01-echo` lab: it prints the flags it got
+/// and writes a results file where `--out` says.
+const BENCH: &str = r#"//! A stand-in benchmark.
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    println!("bench got: {}", args.join(" "));
+    if let Some(at) = args.iter().position(|a| a == "--out") {
+        let dir = std::path::Path::new(&args[at + 1]);
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("results.md"), "measured\n").unwrap();
+    }
+}
+"#;
 
-[servers.echo]
-package = "echo-solution"
+const FEATURE: &str = r#"
+[features]
+bench = []
 
-[[series]]
-name = "echo"
-title = "the echo server"
-server = "echo"
-path = "/echo/hi"
-plot = true
-
-[[series]]
-name = "echo-wrk"
-title = "the echo server, loaded by wrk"
-server = "echo"
-path = "/echo/hi"
-tool = "wrk"
-concurrency = [10]
-
-[[ratios]]
-title = "ours / wrk"
-of = "echo"
-to = "echo-wrk"
+[[example]]
+name = "bench"
+path = "examples/bench.rs"
+required-features = ["bench"]
 "#;
 
 #[test]
@@ -45,52 +36,37 @@ fn bench_explains_itself_with_help() {
     let workbook = Workbook::new();
     let help = workbook.run(&["bench", "--help"]);
     assert!(help.success(), "`bench --help` failed:\n{help}");
-    for phrase in ["--quick", "--dry-run", "bench.toml", "1, 10, 100 and 1000"] {
+    for phrase in ["--quick", "--dry-run", "1, 10, 100 and 1000"] {
         assert!(help.stdout.contains(phrase), "`bench --help` should mention {phrase:?}:\n{help}");
     }
 }
 
 #[test]
-fn without_a_bench_toml_bench_says_where_it_looks() {
+fn without_a_bench_example_bench_says_where_it_looks() {
     let workbook = Workbook::new();
     let ran = workbook.run(&["bench", "--dry-run"]);
-    assert!(!ran.success(), "no lab declares a benchmark, yet `bench` succeeded:\n{ran}");
-    assert!(ran.stderr.contains("bench.toml"), "the error should name bench.toml:\n{ran}");
-}
-
-#[test]
-fn a_dry_run_lists_the_runs_a_labs_bench_toml_declares() {
-    let workbook = Workbook::new();
-    workbook.write("labs/01-echo/bench.toml", BENCH_TOML);
-    let ran = workbook.run(&["bench", "--dry-run", "--quick"]);
-    assert!(ran.success(), "`bench --dry-run` failed:\n{ran}");
-    for line in [
-        "3 runs of 1 s each",
-        "echo                 c=1 ",
-        "echo                 c=10 ",
-        "echo-wrk",
-    ] {
-        assert!(ran.stdout.contains(line), "the plan should contain {line:?}:\n{ran}");
-    }
-    assert!(ran.stdout.contains("nothing was built"), "a dry run builds nothing:\n{ran}");
-    assert!(!workbook.path("target/release").exists(), "a dry run must not build:\n{ran}");
-
-    let only = workbook.run(&["bench", "--dry-run", "--only", "echo-wrk"]);
-    assert!(only.stdout.contains("1 runs"), "--only keeps one series:\n{only}");
-}
-
-#[test]
-fn a_typo_in_bench_toml_is_an_error_naming_it() {
-    let workbook = Workbook::new();
-    workbook.write("labs/01-echo/bench.toml", &BENCH_TOML.replace("plot = true", "plott = true"));
-    let ran = workbook.run(&["bench", "--dry-run"]);
-    assert!(!ran.success(), "a typo in bench.toml went unnoticed:\n{ran}");
-    assert!(ran.stderr.contains("plott"), "the error should name the unknown key:\n{ran}");
-
-    workbook.write(
-        "labs/01-echo/bench.toml",
-        &BENCH_TOML.replace("server = \"echo\"\npath", "server = \"ech\"\npath"),
+    assert!(!ran.success(), "no lab has a benchmark, yet `bench` succeeded:\n{ran}");
+    assert!(
+        ran.stderr.contains("examples/bench.rs"),
+        "the error should say where it looks:\n{ran}"
     );
-    let ran = workbook.run(&["bench", "--dry-run"]);
-    assert!(ran.stderr.contains("\"ech\""), "the error should name the unknown server:\n{ran}");
+}
+
+#[test]
+fn bench_runs_the_labs_bench_example_and_writes_into_the_book() {
+    let workbook = Workbook::new();
+    workbook.write("solutions/01-echo/examples/bench.rs", BENCH);
+    let manifest = workbook.read("solutions/01-echo/Cargo.toml");
+    workbook.write("solutions/01-echo/Cargo.toml", &(manifest + FEATURE));
+
+    let ran = workbook.run(&["bench", "--quick", "--only", "echo"]);
+    assert!(ran.success(), "`bench --quick` failed:\n{ran}");
+    assert!(
+        ran.stdout.contains("bench got: --quick --only echo --out "),
+        "flags not passed on:\n{ran}"
+    );
+    assert_eq!(workbook.read("book/src/bench/results.md"), "measured\n", "nothing written:\n{ran}");
+
+    let dry = workbook.run(&["bench", "--dry-run"]);
+    assert!(dry.stdout.contains("bench got: --dry-run\n"), "a dry run writes nothing:\n{dry}");
 }

@@ -262,15 +262,8 @@ mod progress {
         let lab = |number: u32| Lab {
             number,
             slug: format!("lab{number}"),
-            title: "T".into(),
-            minutes: 1,
-            hints: vec![],
-            fails: Default::default(),
-            console: Default::default(),
-            reflect: Default::default(),
-            traps: Vec::new(),
-            hints_for: Default::default(),
             dir: PathBuf::from(format!("labs/{number:02}-lab{number}")),
+            ..Lab::default()
         };
         let states: Vec<(Lab, LabState)> = [false, true, true, false]
             .iter()

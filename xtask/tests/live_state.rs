@@ -205,8 +205,7 @@ fn find_lab(labs: &Value, slug: &str) -> Value {
 #[test]
 fn the_events_follow_a_lab_from_not_started_to_passing() {
     let workbook = Workbook::new();
-    let dest = tempfile::tempdir().unwrap();
-    let (_served, url) = workbook.serve_book(dest.path());
+    let (_served, url) = workbook.serve_book();
 
     let mut events = EventStream::connect(&url, "/workbook/events");
     assert!(events.head.starts_with("HTTP/1.1 200"), "the event stream answers:\n{}", events.head);
@@ -275,8 +274,7 @@ fn the_events_follow_a_lab_from_not_started_to_passing() {
 #[test]
 fn no_event_is_sent_without_a_change_of_state() {
     let workbook = Workbook::new();
-    let dest = tempfile::tempdir().unwrap();
-    let (_served, url) = workbook.serve_book(dest.path());
+    let (_served, url) = workbook.serve_book();
     let mut events = EventStream::connect(&url, "/workbook/events");
     events.next_labs(PROMPT);
     let ran = workbook.run(&["hint", "demo"]);
@@ -298,8 +296,7 @@ fn no_event_is_sent_without_a_change_of_state() {
 #[test]
 fn the_book_server_stops_at_once_with_pages_listening() {
     let workbook = Workbook::new();
-    let dest = tempfile::tempdir().unwrap();
-    let (mut served, url) = workbook.serve_book(dest.path());
+    let (mut served, url) = workbook.serve_book();
     let mut pages: Vec<EventStream> =
         (0..3).map(|_| EventStream::connect(&url, "/workbook/events")).collect();
     for page in &mut pages {
@@ -348,8 +345,7 @@ fn the_chapters_load_the_live_state_script_from_the_book_itself() {
     );
     workbook.write("book/theme/workbook-live.js", script);
     workbook.write("book/theme/workbook-live.css", style);
-    let dest = tempfile::tempdir().unwrap();
-    let (_served, url) = workbook.serve_book(dest.path());
+    let (_served, url) = workbook.serve_book();
     let (status, page) = http_get(&url, "/00-demo.html");
     assert!(status.contains("200"), "GET /00-demo.html: {status}");
     let source = page
@@ -362,5 +358,6 @@ fn the_chapters_load_the_live_state_script_from_the_book_itself() {
     let (status, served_script) = http_get(&url, &format!("/{source}"));
     assert!(status.contains("200"), "GET /{source}: {status}");
     assert!(served_script.contains("workbook/events"), "the script itself:\n{served_script}");
-    assert!(fs::read_dir(dest.path().join("theme")).is_ok(), "copied into the built book");
+    let built = workbook.path("target/served-book/theme");
+    assert!(fs::read_dir(built).is_ok(), "copied into the built book");
 }

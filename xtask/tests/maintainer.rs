@@ -90,13 +90,7 @@ fn verify_refuses_an_unknown_lab_and_lists_the_labs() {
         [&["dev", "verify", "--lab", "no-such-lab"][..], &["verify", "--lab", "no-such-lab"]]
     {
         let ran = workbook.run(args);
-        assert!(!ran.success(), "an unknown lab fails:\n{ran}");
-        assert!(
-            ran.stderr.contains("there is no lab named \"no-such-lab\"")
-                && ran.stderr.contains("00 demo")
-                && ran.stderr.contains("01 echo"),
-            "the error should name the unknown lab and list the labs:\n{ran}"
-        );
+        ran.assert_refused_unknown_lab("no-such-lab");
         assert_eq!(
             ran.last_line(),
             Some("verify: 0 passed, 1 failed"),
@@ -184,10 +178,7 @@ fn verify_fails_on_a_solution_that_copies_or_adds_files() {
 fn verify_fails_on_a_broken_solution_and_names_it() {
     let workbook = Workbook::new();
     let solution = "solutions/00-demo/src/lib.rs";
-    let broken =
-        workbook.read(solution).replace("format!(\"Hello, {name}!\")", "format!(\"Hello {name}\")");
-    assert_ne!(broken, workbook.read(solution), "the fixture's fix moved");
-    workbook.write(solution, &broken);
+    workbook.replace(solution, "format!(\"Hello, {name}!\")", "format!(\"Hello {name}\")");
     let ran = workbook.run(&["dev", "verify", "--lab", "demo"]);
     let (_, failed) = summary(&ran);
     assert!(failed >= 1, "a broken solution is a failure:\n{ran}");
@@ -208,9 +199,7 @@ fn verify_fails_on_a_broken_solution_and_names_it() {
 #[test]
 fn verify_fails_on_a_starter_that_fails_for_another_reason() {
     let workbook = Workbook::new();
-    let lab_toml = "labs/01-echo/lab.toml";
-    let changed = workbook.read(lab_toml).replace("Is echo changing the text", "Is the cache warm");
-    workbook.write(lab_toml, &changed);
+    workbook.replace("labs/01-echo/lab.toml", "Is echo changing the text", "Is the cache warm");
     fixture::files::git(workbook.root(), &["commit", "-q", "-am", "another reason"]);
     let ran = workbook.run(&["dev", "verify", "--lab", "echo"]);
     let (_, failed) = summary(&ran);
@@ -283,8 +272,7 @@ fn book_on_a_taken_port_suggests_another() {
 #[test]
 fn the_served_book_shows_chapters_and_lab_files_as_text() {
     let workbook = Workbook::new();
-    let dest = tempfile::tempdir().unwrap();
-    let (_served, url) = workbook.serve_book(dest.path());
+    let (_served, url) = workbook.serve_book();
 
     let (status, page) = http_get(&url, "/toc.html");
     assert!(status.contains("200"), "GET /toc.html: {status}");
@@ -321,8 +309,7 @@ fn the_served_book_shows_chapters_and_lab_files_as_text() {
 #[test]
 fn the_served_book_serves_labs_and_solutions_but_nothing_else() {
     let workbook = Workbook::new();
-    let dest = tempfile::tempdir().unwrap();
-    let (_served, url) = workbook.serve_book(dest.path());
+    let (_served, url) = workbook.serve_book();
     let (status, response) = http_get(&url, "/solutions/00-demo/src/lib.rs");
     assert!(status.contains("200"), "GET a solution file:\n{response}");
     for path in ["/Cargo.toml", "/book/book.toml", "/.git/config"] {
@@ -338,8 +325,7 @@ fn the_served_book_serves_labs_and_solutions_but_nothing_else() {
 #[test]
 fn the_book_server_stops_on_sigterm() {
     let workbook = Workbook::new();
-    let dest = tempfile::tempdir().unwrap();
-    let (mut served, url) = workbook.serve_book(dest.path());
+    let (mut served, url) = workbook.serve_book();
     let stopped = served.stop();
     assert!(
         stopped.success(),

@@ -7,7 +7,7 @@
 //!
 //! | module | what it is |
 //! |---|---|
-//! | [`wire`] | what learners send, and the checks it passes before anything is stored |
+//! | [`wire`] | what learners send, and the checks it passes before anything is stored (the xtask uses it, without the feature `server`) |
 //! | [`room`] | the room in memory, and the dashboard's view of it |
 //! | [`store`] | the room on disk (SQLite), so a restart or a `kill -9` loses nothing |
 //! | [`server`] | the HTTP server: limits, tokens, rate limits, the dashboard's events |
@@ -16,9 +16,13 @@
 //! token per learner, rate limits, a bound on learners (503 past it) and a
 //! graceful shutdown.
 
+#[cfg(feature = "server")]
 pub mod room;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 pub mod store;
 pub mod wire;
 
+#[cfg(feature = "server")]
 pub use server::{Classroom, Config};

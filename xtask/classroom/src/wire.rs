@@ -118,6 +118,14 @@ pub fn check_name(name: &str) -> Result<&str, String> {
     Ok(name)
 }
 
+/// Whether `test` is a test's name as the room takes it: an identifier path
+/// (`tests::name`) of at most [`MAX_TEST_NAME`] bytes, never a file's path.
+pub fn is_test_name(test: &str) -> bool {
+    !test.is_empty()
+        && test.len() <= MAX_TEST_NAME
+        && test.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
 impl Update {
     /// Whether every field is within bounds and carries only what it says.
     pub fn check(&self) -> Result<(), String> {
@@ -156,12 +164,8 @@ impl LabReport {
         if self.failing_tests.len() > MAX_FAILING_TESTS {
             return Err(format!("lab `{slug}`: more than {MAX_FAILING_TESTS} failing test names"));
         }
-        for test in &self.failing_tests {
-            let identifier =
-                test.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
-            if test.is_empty() || test.len() > MAX_TEST_NAME || !identifier {
-                return Err(format!("lab `{slug}`: `{test}` is not a test's name"));
-            }
+        if let Some(test) = self.failing_tests.iter().find(|test| !is_test_name(test)) {
+            return Err(format!("lab `{slug}`: `{test}` is not a test's name"));
         }
         Ok(())
     }
@@ -189,6 +193,14 @@ mod tests {
         assert!(check_name("   ").is_err());
         assert!(check_name(&"a".repeat(MAX_NAME_CHARS + 1)).is_err());
         assert!(check_name("a\u{7}b").is_err());
+    }
+
+    /// The learner's tool leaves out what this would refuse.
+    #[test]
+    fn only_identifiers_are_test_names() {
+        assert!(is_test_name("tests::every_increment_is_counted"));
+        assert!(!is_test_name("labs/02-shared-state/src/lib.rs"));
+        assert!(!is_test_name(""));
     }
 
     #[test]

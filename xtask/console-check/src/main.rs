@@ -1,5 +1,9 @@
 //! `cargo xtask dev console-check`: prove what each lab's `[console]` words say.
 //!
+//! A crate of its own, so that the console's gRPC client (console-api,
+//! tonic) is compiled for maintainers and CI only: the xtask builds and runs
+//! this binary, as it runs the classroom's.
+//!
 //! A lab's `lab.toml` tells the learner what tokio-console shows on the
 //! starter and on the solution. `[console.check]` states the same as claims
 //! about tasks: where they are spawned, how many are alive at once, how long
@@ -23,21 +27,23 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use console_api::field::{Name, Value};
 use console_api::instrument::InstrumentRequest;
 use console_api::instrument::instrument_client::InstrumentClient;
-
-use crate::learn::console::{Built, LabProcess, Ports, Traffic, Variant, build};
-use crate::process;
-use crate::ui::{self, paint};
-use crate::workbook::{ConsoleCheck, Lab, TaskClaim, Workbook};
+use serde::Deserialize;
+use xtask::process;
+use xtask::server::{Echo, LabExecutables, Ports, Variant};
+use xtask::ui::{self, paint};
+use xtask::workbook::{Lab, Workbook};
 
 /// Check each lab's `[console.check]` claims with a real console client:
 /// the starter's, then the solution's, while the lab's traffic runs.
 ///
 /// Ends with the line `console-check: N passed, M failed`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask dev console-check", bin_name = "cargo xtask dev console-check")]
+struct Args {
     /// The labs to check (slug or number); default: every lab with a
     /// `[console.check]`.
     pub labs: Vec<String>,
@@ -45,11 +51,58 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS")]
     pub seconds: Option<u64>,
     /// Check only the starter, or only the solution.
-    #[arg(long, value_name = "starter|solution")]
-    pub only: Option<String>,
+    #[arg(long)]
+    pub only: Option<Variant>,
     /// Also list what the console saw, per spawn location (to write claims).
     #[arg(long)]
     pub survey: bool,
+}
+
+/// `[console.check]`: what a console client must see while the lab's traffic
+/// runs, on the starter and on the solution. Besides the claims, every check
+/// asserts that the console dropped no events and heard of every task soon
+/// after its spawn.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleCheck {
+    /// How long to watch, in seconds (default 10).
+    pub seconds: Option<u64>,
+    /// The longest a task's spawn may take to reach the console (default 2000).
+    pub reported_within_ms: Option<u64>,
+    #[serde(default)]
+    pub starter: Vec<TaskClaim>,
+    #[serde(default)]
+    pub solution: Vec<TaskClaim>,
+}
+
+/// A claim about the tasks spawned at one place (`[[console.check.starter]]`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskClaim {
+    /// Where the tasks are spawned: `src/lib.rs` is a file of the lab (or of
+    /// its solution); `axum/src/serve/mod.rs`, a file of a dependency.
+    pub spawned_at: String,
+    /// Their kind as the console shows it: `task` (`tokio::spawn`),
+    /// `blocking` (`spawn_blocking`), `block_on`; default: any.
+    pub kind: Option<String>,
+    /// At some moment, at least this many of them alive at once.
+    pub alive_at_least: Option<u64>,
+    /// Never more than this many alive at once.
+    pub alive_at_most: Option<u64>,
+    /// At least this many spawned while watching.
+    pub spawned_at_least: Option<u64>,
+    /// At most this many spawned while watching.
+    pub spawned_at_most: Option<u64>,
+    /// None ends sooner than this after its spawn.
+    pub lives_at_least_ms: Option<u64>,
+    /// Each ends within this long of its spawn.
+    pub lives_at_most_ms: Option<u64>,
+    /// One of them at least lives this long (the opposite of the above).
+    pub one_lives_at_least_ms: Option<u64>,
+    /// The longest mean poll among them (busy time / polls) is at least this.
+    pub poll_ms_at_least: Option<u64>,
+    /// Every one's mean poll is at most this.
+    pub poll_ms_at_most: Option<u64>,
 }
 
 /// How long a task's spawn may take to reach the console, unless the lab
@@ -62,33 +115,43 @@ const SECONDS: u64 = 10;
 /// How long the server has to open its console port.
 const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 
-pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match Workbook::locate().and_then(|workbook| run(&workbook, args)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     process::exit_on_signal();
     let started = Instant::now();
-    let labs: Vec<Lab> = match args.labs.as_slice() {
-        [] => workbook.labs()?.0.into_iter().filter(|lab| lab.console.check.is_some()).collect(),
-        names => names.iter().map(|name| workbook.lab(name)).collect::<Result<_>>()?,
-    };
-    let variants: Vec<Variant> = match args.only.as_deref() {
+    let labs = workbook.labs_named(&args.labs, |lab| lab.console.check.is_some())?;
+    let variants = match args.only {
+        Some(variant) => vec![variant],
         None => vec![Variant::Lab, Variant::Solution],
-        Some("starter") => vec![Variant::Lab],
-        Some("solution") => vec![Variant::Solution],
-        Some(other) => bail!("--only takes `starter` or `solution`, not {other:?}"),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (mut passed, mut failed) = (0, Vec::new());
     for lab in &labs {
-        let unclaimed = ConsoleCheck::default();
-        let check = match &lab.console.check {
-            Some(check) => check,
-            None if args.survey => &unclaimed,
+        let check: ConsoleCheck = match &lab.console.check {
+            Some(check) => check.clone().try_into().with_context(|| {
+                format!("{}'s lab.toml has a [console.check] that is not valid", lab.label())
+            })?,
+            None if args.survey => ConsoleCheck::default(),
             None => bail!("{} has no [console.check] in its lab.toml", lab.label()),
         };
+        let check = &check;
         // Built first, one after the other (cargo holds a lock anyway); then
         // the starter and the solution are watched side by side, each on
         // ports of its own, which halves the time the check takes.
-        let built: Vec<(Variant, Result<Built>)> =
-            variants.iter().map(|&variant| (variant, build(workbook, lab, variant))).collect();
+        let built: Vec<(Variant, Result<LabExecutables>)> = variants
+            .iter()
+            .map(|&variant| (variant, LabExecutables::build(workbook, lab, variant)))
+            .collect();
         let checks = built.into_iter().map(|(variant, built)| async move {
             let seen = match built {
                 Ok(built) => check_one(workbook, lab, variant, &built, check, args.seconds).await,
@@ -116,13 +179,7 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
             }
         }
     }
-    if !failed.is_empty() {
-        println!("\nFailed:");
-        failed.iter().for_each(|name| println!("  {name}"));
-    }
-    println!("(took {:.0} s)", started.elapsed().as_secs_f64());
-    println!("console-check: {passed} passed, {} failed", failed.len());
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(ui::summary("console-check", passed, &failed, started))
 }
 
 /// Awaits `future`, if there is one.
@@ -146,28 +203,21 @@ async fn check_one(
     workbook: &Workbook,
     lab: &Lab,
     variant: Variant,
-    built: &Built,
+    built: &LabExecutables,
     check: &ConsoleCheck,
     seconds: Option<u64>,
 ) -> Result<Seen> {
-    let server = LabProcess::start_quietly(built.command(&built.server), lab, Ports::any_free()?)?;
+    let server = built.start_server(lab, Ports::any_free()?, Echo::Hidden)?;
     // Connect first, so that every task of the traffic is seen from its spawn.
     let mut updates = connect(server.console).await?;
-    let traffic = built
-        .traffic
-        .as_deref()
-        .map(|traffic| Traffic::start_quietly(built.command(traffic), server.addr))
-        .transpose()?;
+    let traffic = built.start_traffic(server.addr, Echo::Hidden)?;
     let watch = Duration::from_secs(seconds.or(check.seconds).unwrap_or(SECONDS));
     let watched = watch_tasks(&mut updates, watch).await;
-    let reported = traffic.map(|traffic| traffic.reported()).unwrap_or_default();
+    let last = traffic.map(|traffic| traffic.last_reported(3)).unwrap_or_default();
     server.stop();
     let watched = watched?;
 
-    let crate_dir = match variant {
-        Variant::Lab => workbook.relative(&lab.dir),
-        Variant::Solution => workbook.relative(&lab.solution_dir()),
-    };
+    let crate_dir = workbook.relative(&variant.dir(lab));
     let claims = match variant {
         Variant::Lab => &check.starter,
         Variant::Solution => &check.solution,
@@ -188,13 +238,12 @@ async fn check_one(
     if broken.is_empty() {
         return Ok(Seen { summary: summaries.join("; "), survey });
     }
-    let last = &reported[reported.len().saturating_sub(3)..];
     let mut message = format!(
         "tokio-console did not show what lab.toml's [console.check] claims:\n  {}\n  seen: {}",
         broken.join("\n  "),
         summaries.join("; ")
     );
-    for line in last {
+    for line in &last {
         message.push_str(&format!("\n  traffic | {line}"));
     }
     bail!(message)

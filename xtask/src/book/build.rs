@@ -19,7 +19,7 @@ use crate::workbook::Lab;
 
 /// A built book and what is wrong with its sources.
 #[derive(Debug)]
-pub struct Built {
+pub struct BuiltBook {
     /// How many chapters it has.
     pub chapters: usize,
     /// Each problem names the chapter, the offending text and what is wrong.
@@ -29,7 +29,7 @@ pub struct Built {
 /// Builds the book at `<root>/book` into `dest`, expanding hints from `labs`,
 /// and checks its includes, hints and links. Fails only if mdBook fails
 /// (e.g. SUMMARY.md lists a chapter file that does not exist).
-pub fn build(root: &Path, labs: &[Lab], dest: &Path) -> Result<Built> {
+pub fn build(root: &Path, labs: &[Lab], dest: &Path) -> Result<BuiltBook> {
     let book_dir = root.join("book");
     let mut config = Config::from_disk(book_dir.join("book.toml"))
         .with_context(|| format!("reading {}", book_dir.join("book.toml").display()))?;
@@ -67,7 +67,7 @@ pub fn build(root: &Path, labs: &[Lab], dest: &Path) -> Result<Built> {
     for (chapter, content) in rendered.borrow().iter() {
         problems.extend(links.check(chapter, content));
     }
-    Ok(Built { chapters: chapters.len(), problems })
+    Ok(BuiltBook { chapters: chapters.len(), problems })
 }
 
 /// Expands `{{#hints <slug>}}` into that lab's hints, each behind a

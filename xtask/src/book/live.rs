@@ -28,17 +28,14 @@
 //!
 //! # How a change is seen
 //!
-//! The states come from [`progress::states`], testing nothing: the progress
-//! file that `check`, `watch` and `status` write, the labs' fingerprints, and
-//! one `git status` per lab: 15 to 35 ms for the six labs of this
-//! workbook. Rather than computing that four times a second, a thread takes a *stamp* every 250 ms: the size and
-//! modification time of the progress file, of every file under `labs/`, of
-//! the files every lab shares and of git's index and HEAD, which is a few
-//! dozen `stat` calls and no reads. Only when the stamp changes are the
-//! states computed again, and only when they differ from the last ones is an
-//! event sent; so a result reaches the page within about 250 ms plus one
-//! computation. What the stamp cannot see (a commit made elsewhere, say) is
-//! caught by recomputing every 5 s while a page listens.
+//! The states come from [`progress::states`], testing nothing, but with one
+//! `git status` per lab: tens of milliseconds. So a thread takes a *stamp*
+//! every 250 ms instead (the size and modification time of the progress
+//! file, of every file under `labs/`, of the files every lab shares and of
+//! git's index and HEAD: `stat` calls only), computes the states when it
+//! changes, and sends an event when they differ from the last ones. What the
+//! stamp cannot see (a commit made elsewhere) is caught by recomputing every
+//! 5 s while a page listens.
 //!
 //! Stopping: [`Live::stop`] ends every open stream, so the server's graceful
 //! shutdown does not wait for pages that would keep them open for ever.
@@ -47,7 +44,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -86,7 +83,8 @@ pub struct Live {
     stopping: watch::Sender<bool>,
     /// How many streams are open.
     listeners: Arc<AtomicUsize>,
-    watcher: Arc<Mutex<Watcher>>,
+    /// The thread that keeps the states current.
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl Live {
@@ -95,44 +93,31 @@ impl Live {
     pub fn start(workbook: Workbook) -> Live {
         let stamp = stamp(&workbook);
         let (sender, states) = watch::channel(snapshot(&workbook));
-        let (stopping, _) = watch::channel(false);
-        let (wake, woken) = mpsc::channel::<()>();
+        let (stopping, stopped) = watch::channel(false);
         let listeners = Arc::new(AtomicUsize::new(0));
-        let watcher = thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("book-live-state".into())
             .spawn({
                 let listeners = listeners.clone();
-                move || keep_current(&workbook, &sender, &woken, &listeners, stamp)
+                move || keep_current(&workbook, &sender, &stopped, &listeners, stamp)
             })
             .map_err(|error| eprintln!("warning: the book will not show live lab states: {error}"))
             .ok();
-        let watcher = Watcher { wake: Some(wake), thread: watcher };
-        Live { states, stopping, listeners, watcher: Arc::new(Mutex::new(watcher)) }
+        Live { states, stopping, listeners, thread: Arc::new(Mutex::new(thread)) }
     }
 
-    /// Ends every open stream at once, and the thread (at most one
-    /// computation of the states later).
+    /// Ends every open stream at once, and the thread (within a poll and a
+    /// computation of the states).
     pub fn stop(&self) {
         self.stopping.send_replace(true);
-        if let Ok(mut watcher) = self.watcher.lock() {
-            // Dropping the sender wakes the thread, which then ends.
-            watcher.wake = None;
-        }
     }
 
     /// Waits for the thread to end, after [`Live::stop`].
     pub fn join(&self) {
-        let thread = self.watcher.lock().ok().and_then(|mut watcher| watcher.thread.take());
-        if let Some(thread) = thread {
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut thread| thread.take()) {
             let _ = thread.join();
         }
     }
-}
-
-/// The thread that keeps the states current, and how to stop it.
-struct Watcher {
-    wake: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 /// Counts an open stream while it lives.
@@ -219,15 +204,14 @@ async fn stopped(stopping: &mut watch::Receiver<bool>) {
 fn keep_current(
     workbook: &Workbook,
     sender: &watch::Sender<Arc<str>>,
-    stop: &mpsc::Receiver<()>,
+    stopped: &watch::Receiver<bool>,
     listeners: &AtomicUsize,
     mut last_stamp: u64,
 ) {
     let mut computed = Instant::now();
     loop {
-        // Sleeps for a poll, unless [`Live::stop`] wakes it (nothing is
-        // ever sent: the sender is dropped).
-        if stop.recv_timeout(POLL) != Err(mpsc::RecvTimeoutError::Timeout) {
+        thread::sleep(POLL);
+        if *stopped.borrow() {
             return;
         }
         let new_stamp = stamp(workbook);
@@ -307,7 +291,7 @@ struct Snapshot {
 
 /// The labs' states now, as the JSON the events carry.
 fn snapshot(workbook: &Workbook) -> Arc<str> {
-    let snapshot = match progress::states(workbook) {
+    let snapshot = match progress::states(workbook, &Progress::load(&workbook.root)) {
         Ok(states) => Snapshot {
             labs: states.iter().map(|(lab, state)| view(workbook, lab, state)).collect(),
             error: None,

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-pub use build::{Built, build};
+pub use build::{BuiltBook, build};
 
 use crate::workbook::Workbook;
 

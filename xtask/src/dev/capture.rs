@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::learn::console::{LabProcess, Ports, Traffic, Variant, build};
 use crate::process;
+use crate::server::{Echo, LabExecutables, Ports, Variant};
 use crate::ui::{self, paint};
 use crate::workbook::{Lab, Screen, Workbook};
 
@@ -61,30 +61,11 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         args.out.clone().unwrap_or_else(|| workbook.root.join("book").join("src").join("console"));
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
 
-    let labs: Vec<Lab> = match args.labs.as_slice() {
-        [] => {
-            workbook.labs()?.0.into_iter().filter(|lab| !lab.console.screens.is_empty()).collect()
-        }
-        names => names.iter().map(|name| workbook.lab(name)).collect::<Result<_>>()?,
-    };
+    let labs = workbook.labs_named(&args.labs, |lab| !lab.console.screens.is_empty())?;
     for lab in &labs {
         for variant in [Variant::Lab, Variant::Solution] {
-            let (screens, traffic) = capture(workbook, lab, variant, &args)?;
-            if !traffic.is_empty() {
-                let file =
-                    out.join(format!("{}-{}-traffic.txt", lab.folder_name(), variant.name()));
-                let text =
-                    traffic.iter().map(|line| format!("traffic | {line}\n")).collect::<String>();
-                fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
-                anstream::println!("{} {}", paint(ui::PASS, "captured"), workbook.relative(&file));
-            }
-            for (screen, text) in screens {
-                let file = out.join(format!(
-                    "{}-{}-{}.txt",
-                    lab.folder_name(),
-                    variant.name(),
-                    screen.name
-                ));
+            for (what, text) in capture(workbook, lab, variant, &args)? {
+                let file = out.join(format!("{}-{}-{what}.txt", lab.folder_name(), variant.name()));
                 fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
                 anstream::println!("{} {}", paint(ui::PASS, "captured"), workbook.relative(&file));
             }
@@ -104,37 +85,27 @@ fn screens(lab: &Lab) -> Vec<Screen> {
     }
 }
 
-/// Each screen with its text, and the traffic's last report lines.
-type Captured = (Vec<(Screen, String)>, Vec<String>);
-
 /// How many of the traffic's last report lines are saved with the screens.
 const TRAFFIC_LINES: usize = 3;
 
 /// The lab's `variant` under traffic, seen by tokio-console: each of its
-/// [`screens`] as text, and the traffic's last report lines.
-fn capture(workbook: &Workbook, lab: &Lab, variant: Variant, args: &Args) -> Result<Captured> {
-    let built = build(workbook, lab, variant)?;
-    let server = LabProcess::start(built.command(&built.server), lab, Ports::any_free()?)?;
-    let traffic = built
-        .traffic
-        .as_deref()
-        .map(|traffic| Traffic::start(built.command(traffic), server.addr))
-        .transpose()?;
+/// [`screens`] by name with its text, and the traffic's last report lines
+/// (`traffic`).
+fn capture(
+    workbook: &Workbook,
+    lab: &Lab,
+    variant: Variant,
+    args: &Args,
+) -> Result<Vec<(String, String)>> {
+    let built = LabExecutables::build(workbook, lab, variant)?;
+    let server = built.start_server(lab, Ports::any_free()?, Echo::Shown)?;
+    let traffic = built.start_traffic(server.addr, Echo::Shown)?;
 
     let tmux =
         Tmux::start(&format!("tokio-console http://{}", server.console), args.width, args.height)?;
-    anstream::println!(
-        "{}",
-        paint(
-            ui::DIM,
-            format!(
-                "letting {} ({}) run under traffic for {} s...",
-                lab.label(),
-                variant.name(),
-                args.warm_up
-            )
-        )
-    );
+    let (label, name, seconds) = (lab.label(), variant.name(), args.warm_up);
+    let waiting = format!("letting {label} ({name}) run under traffic for {seconds} s...");
+    ui::note(waiting);
     thread::sleep(Duration::from_secs(args.warm_up));
     let mut captured = Vec::new();
     for screen in screens(lab) {
@@ -144,14 +115,17 @@ fn capture(workbook: &Workbook, lab: &Lab, variant: Variant, args: &Args) -> Res
         }
         // Let the console redraw (it does once a second at most).
         thread::sleep(Duration::from_millis(1500));
-        captured.push((screen, tidy(&tmux.capture()?)));
+        captured.push((screen.name, tidy(&tmux.capture()?)));
     }
     drop(tmux);
 
-    let reported = traffic.map(|traffic| traffic.reported()).unwrap_or_default();
-    anstream::println!("{}", paint(ui::DIM, server.stop()));
-    let last = reported[reported.len().saturating_sub(TRAFFIC_LINES)..].to_vec();
-    Ok((captured, last))
+    let last = traffic.map(|traffic| traffic.last_reported(TRAFFIC_LINES)).unwrap_or_default();
+    if !last.is_empty() {
+        captured
+            .push(("traffic".into(), last.iter().map(|l| format!("traffic | {l}\n")).collect()));
+    }
+    ui::note(server.stop());
+    Ok(captured)
 }
 
 /// Drops trailing spaces and trailing blank lines.

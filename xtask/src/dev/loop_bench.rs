@@ -29,10 +29,7 @@ pub struct Args {
 
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     crate::process::exit_on_signal();
-    let labs: Vec<Lab> = match args.labs.as_slice() {
-        [] => workbook.labs()?.0,
-        names => names.iter().map(|name| workbook.lab(name)).collect::<Result<_>>()?,
-    };
+    let labs = workbook.labs_named(&args.labs, |_| true)?;
     println!("median of {} runs after a real edit of src/lib.rs, warm\n", args.runs);
     println!("{:14} {:>8} {:>8} {:>8}", "lab", "build", "tests", "total");
     for lab in &labs {

@@ -28,7 +28,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::cargo::{self, Outcome, Report, TestResult};
-use crate::ui::indent;
+use crate::ui::{self, indent};
 use crate::workbook::{Lab, Workbook, files_under};
 use crate::{book, git, process};
 
@@ -56,15 +56,7 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         eprintln!("error: {error:#}");
         tally.failed.push("verify could not run".into());
     }
-    if !tally.failed.is_empty() {
-        println!("\nFailed:");
-        for name in &tally.failed {
-            println!("  {name}");
-        }
-    }
-    println!("(took {:.0} s)", started.elapsed().as_secs_f64());
-    println!("verify: {} passed, {} failed", tally.passed, tally.failed.len());
-    Ok(if tally.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(ui::summary("verify", tally.passed, &tally.failed, started))
 }
 
 /// The checks that passed and the names of those that failed.
@@ -138,7 +130,7 @@ fn verify(workbook: &Workbook, args: &Args, tally: &mut Tally) -> Result<()> {
     let mut build = cargo::command(workbook);
     build.args(["test", "--no-run"]).stdout(std::process::Stdio::null());
     for lab in &selected {
-        build.args(["--package", &lab.slug, "--package", &lab.solution_package()]);
+        build.args(lab.package_args());
     }
     process::Supervised::spawn(&mut build)?.wait()?;
 
@@ -359,16 +351,12 @@ fn solution_files_differ(workbook: &Workbook, lab: &Lab) -> Vec<String> {
         let shown = workbook.relative(file);
         let lab_file = lab_src.join(&name);
         // The committed starter, so that a learner's fix in the lab is no excuse.
-        let starter = git::committed(&workbook.root, &git::pathspec(&workbook.root, &lab_file))
-            .map(String::into_bytes)
-            .ok_or(())
-            .or_else(|()| std::fs::read(&lab_file));
-        match starter {
-            Err(_) => problems.push(format!(
+        match git::starter(&workbook.root, &lab_file) {
+            None => problems.push(format!(
                 "{shown} has no counterpart in {}/src: a solution fixes the lab's files",
                 workbook.relative(&lab.dir)
             )),
-            Ok(starter) if std::fs::read(file).is_ok_and(|fixed| fixed == starter) => {
+            Some(starter) if std::fs::read(file).is_ok_and(|fixed| fixed == starter.as_bytes()) => {
                 let included = ["include_str!", "include_bytes!"]
                     .iter()
                     .any(|include| sources.contains(&format!("{include}(\"{name}\")")));
@@ -379,7 +367,7 @@ fn solution_files_differ(workbook: &Workbook, lab: &Lab) -> Vec<String> {
                     ));
                 }
             }
-            Ok(_) => {}
+            Some(_) => {}
         }
     }
     problems
@@ -417,15 +405,9 @@ mod tests {
         Lab {
             number: 3,
             slug: "overload".into(),
-            title: "Overload".into(),
-            minutes: 30,
-            hints: vec!["h".into()],
-            console: Default::default(),
-            reflect: Default::default(),
-            traps: Vec::new(),
-            hints_for: Default::default(),
             fails: fails.iter().map(|(t, p)| (t.to_string(), p.to_string())).collect(),
             dir: PathBuf::from("/w/labs/03-overload"),
+            ..Lab::default()
         }
     }
 

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::process::Supervised;
 use crate::ui::{self, command, paint};
-use crate::workbook::Workbook;
+use crate::workbook::{Lab, Workbook};
 
 /// Download and build everything a workshop needs (all labs, their tests,
 /// tokio-console), so that the rest works offline.
@@ -41,17 +41,7 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         anstream::println!("{} {problem}", paint(ui::WARN, "warning:"));
     }
     // Every lab and its solution (`console --solution`, `cargo run -p <lab>-solution`).
-    let packages: Vec<String> = labs
-        .iter()
-        .flat_map(|lab| {
-            [
-                "--package".to_owned(),
-                lab.slug.clone(),
-                "--package".to_owned(),
-                lab.solution_package(),
-            ]
-        })
-        .collect();
+    let packages: Vec<String> = labs.iter().flat_map(Lab::package_args).collect();
 
     step(workbook, "Downloading every dependency", &["fetch"])?;
     let mut test_build = vec!["test", "--no-run"];
@@ -97,7 +87,7 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
 /// Runs `cargo <args>` at the workbook's root, its output shown as it goes.
 fn step(workbook: &Workbook, what: &str, args: &[&str]) -> Result<()> {
     anstream::println!("\n{} {}", paint(ui::STRONG, "==>"), paint(ui::STRONG, what));
-    anstream::println!("{}", paint(ui::DIM, format!("cargo {}", args.join(" "))));
+    ui::note(format!("cargo {}", args.join(" ")));
     let mut cargo = crate::cargo::command(workbook);
     cargo.args(args);
     if args.first() == Some(&"install") {

@@ -13,9 +13,11 @@
 //! They run the learner's own code with `cargo test -p <lab>`, exactly what
 //! the book tells them to run by hand, and remember what they found (see
 //! [`crate::progress`]). Labs are named by slug or number everywhere.
+//! [`explain`] is no verb: it is what `check`, `watch` and `hint` print.
 
 pub mod check;
 pub mod console;
+pub mod explain;
 pub mod fetch;
 pub mod hint;
 pub mod join;

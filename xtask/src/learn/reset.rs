@@ -65,6 +65,6 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         paint(ui::PASS, "✓"),
         command(format!("cargo xtask check {}", lab.slug))
     );
-    super::restore::tell_saved(workbook, &lab, saved.as_deref());
+    backup::tell_saved(workbook, &lab, saved.as_deref());
     Ok(ExitCode::SUCCESS)
 }

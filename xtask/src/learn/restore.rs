@@ -5,14 +5,14 @@
 //! overwrites in turn, so a restore can itself be undone.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
 use crate::backup;
 use crate::ui::{self, command, paint};
-use crate::workbook::{Lab, Workbook};
+use crate::workbook::Workbook;
 
 /// Bring back your files that `reset` or `solution --apply` replaced (the
 /// latest copy they saved).
@@ -49,18 +49,6 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         latest.file_name().unwrap_or_default().to_string_lossy(),
         command(format!("cargo xtask check {}", lab.slug))
     );
-    tell_saved(workbook, &lab, saved.as_deref());
+    backup::tell_saved(workbook, &lab, saved.as_deref());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Says where the replaced files went, and how to get them back.
-pub fn tell_saved(workbook: &Workbook, lab: &Lab, saved: Option<&Path>) {
-    if let Some(saved) = saved {
-        let undo = command(format!("cargo xtask restore {}", lab.slug));
-        let note = format!(
-            "(the files replaced are saved in {}; {undo} brings them back)",
-            workbook.relative(saved)
-        );
-        anstream::println!("{}", paint(ui::DIM, note));
-    }
 }

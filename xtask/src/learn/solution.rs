@@ -11,13 +11,13 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use similar::TextDiff;
 
 use crate::backup;
-use crate::git::{self, ChangeKind};
+use crate::git::{self, ChangeKind, SolutionFile};
 use crate::ui::{self, command, paint};
-use crate::workbook::{Lab, Workbook, files_under};
+use crate::workbook::{Lab, Workbook};
 
 /// Show how the solution differs from the starter (a spoiler), or copy it
 /// into the lab with --apply (to catch up).
@@ -33,20 +33,9 @@ pub struct Args {
     pub yes: bool,
 }
 
-/// A source file the solution changes.
-pub struct Changed {
-    /// `solutions/NN-slug/src/<path>`.
-    pub solution: PathBuf,
-    /// `labs/NN-slug/src/<path>`.
-    pub lab: PathBuf,
-    /// The lab's file as committed (or as it is, without git).
-    pub starter: String,
-    pub fixed: String,
-}
-
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     let lab = workbook.lab(&args.lab)?;
-    let changed = changed_files(workbook, &lab)?;
+    let changed = git::solution_changes(&workbook.root, &lab)?;
     if args.apply {
         apply(workbook, &lab, &changed, args.yes)
     } else {
@@ -54,33 +43,7 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     }
 }
 
-/// The files of the solution's `src` that differ from the starter's.
-pub fn changed_files(workbook: &Workbook, lab: &Lab) -> Result<Vec<Changed>> {
-    let solution_src = lab.solution_dir().join("src");
-    let mut changed = Vec::new();
-    for solution in files_under(&solution_src) {
-        let relative = solution.strip_prefix(&solution_src).expect("listed under it");
-        let lab_file = lab.dir.join("src").join(relative);
-        let starter = git::committed(&workbook.root, &git::pathspec(&workbook.root, &lab_file))
-            .or_else(|| fs::read_to_string(&lab_file).ok())
-            .unwrap_or_default();
-        let fixed = fs::read_to_string(&solution)
-            .with_context(|| format!("reading {}", solution.display()))?;
-        if fixed != starter {
-            changed.push(Changed { solution, lab: lab_file, starter, fixed });
-        }
-    }
-    if changed.is_empty() {
-        bail!(
-            "lab {} has no solution: {}/ is missing or the same as the starter",
-            lab.label(),
-            workbook.relative(&solution_src)
-        );
-    }
-    Ok(changed)
-}
-
-fn show(workbook: &Workbook, lab: &Lab, changed: &[Changed]) -> Result<ExitCode> {
+fn show(workbook: &Workbook, lab: &Lab, changed: &[SolutionFile]) -> Result<ExitCode> {
     anstream::eprintln!(
         "{} this is the solution of lab {}. Working it out yourself teaches more; {} gives a nudge instead.\n",
         paint(ui::WARN, "Spoiler ahead:"),
@@ -116,10 +79,10 @@ fn show(workbook: &Workbook, lab: &Lab, changed: &[Changed]) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-fn apply(workbook: &Workbook, lab: &Lab, changed: &[Changed], yes: bool) -> Result<ExitCode> {
+fn apply(workbook: &Workbook, lab: &Lab, changed: &[SolutionFile], yes: bool) -> Result<ExitCode> {
     // Files with the learner's own work in them, which would be lost. Without
     // git, any existing file may hold work: ask about them all.
-    let ours: Vec<&Changed> = match git::changes(&workbook.root, &lab.dir) {
+    let ours: Vec<&SolutionFile> = match git::changes(&workbook.root, &lab.dir) {
         Some(changes) => changed
             .iter()
             .filter(|file| {
@@ -134,10 +97,7 @@ fn apply(workbook: &Workbook, lab: &Lab, changed: &[Changed], yes: bool) -> Resu
         for file in &ours {
             anstream::println!("  {}", workbook.relative(&file.lab));
         }
-        anstream::println!(
-            "{}",
-            paint(ui::DIM, "(a copy is kept: `cargo xtask restore` brings them back)")
-        );
+        ui::note("(a copy is kept: `cargo xtask restore` brings them back)");
         if !ui::confirm("Replace them with the solution?") {
             anstream::println!("Nothing changed.");
             return Ok(ExitCode::SUCCESS);
@@ -157,6 +117,6 @@ fn apply(workbook: &Workbook, lab: &Lab, changed: &[Changed], yes: bool) -> Resu
         command(format!("cargo xtask check {}", lab.slug)),
         command(format!("cargo xtask reset {}", lab.slug)),
     );
-    super::restore::tell_saved(workbook, lab, saved.as_deref());
+    backup::tell_saved(workbook, lab, saved.as_deref());
     Ok(ExitCode::SUCCESS)
 }

@@ -26,9 +26,10 @@ pub struct Args {
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     crate::process::exit_on_signal();
     let (labs, broken) = workbook.labs()?;
+    let mut progress = Progress::load(&workbook.root);
     let mut states = Vec::new();
     for lab in labs {
-        let mut state = progress::state(workbook, &lab, &Progress::load(&workbook.root));
+        let mut state = progress::state(workbook, &lab, &progress);
         if args.retest && state != LabState::NotStarted {
             state = LabState::Unchecked;
         }
@@ -38,9 +39,9 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
                 lab.label(),
                 lab.slug
             );
-            anstream::println!("{}", paint(ui::DIM, testing));
-            progress::test_lab(workbook, &lab, true)?;
-            state = progress::state(workbook, &lab, &Progress::load(&workbook.root));
+            ui::note(testing);
+            progress::test_lab(workbook, &lab, &mut progress, true)?;
+            state = progress::state(workbook, &lab, &progress);
         }
         states.push((lab, state));
     }
@@ -74,10 +75,7 @@ fn print_table(workbook: &Workbook, states: &[(Lab, LabState)]) {
         "\n{}\n",
         paint(ui::STRONG, "Concurrent HTTP Servers in Rust: your progress")
     );
-    anstream::println!(
-        "{}",
-        paint(ui::DIM, format!("  ##  {:slug_width$}  {:title_width$}  state", "lab", "title"))
-    );
+    ui::note(format!("  ##  {:slug_width$}  {:title_width$}  state", "lab", "title"));
     for (lab, state) in states {
         anstream::println!(
             "  {:02}  {:slug_width$}  {:title_width$}  {}",
@@ -87,24 +85,18 @@ fn print_table(workbook: &Workbook, states: &[(Lab, LabState)]) {
             describe(state, !progress::edited_tests(workbook, lab).is_empty())
         );
     }
-    let passing = states.iter().filter(|(_, s)| s.passing()).count();
-    anstream::println!(
-        "\n  {} {passing} of {} labs pass\n",
-        ui::progress_bar(passing, states.len(), 24),
-        states.len()
-    );
+    let (passing, total) = (states.iter().filter(|(_, s)| s.passing()).count(), states.len());
+    let bar = ui::progress_bar(passing, total, 24);
+    anstream::println!("\n  {bar} {passing} of {total} labs pass\n");
     match states.iter().find(|(_, s)| !s.passing()) {
         Some((lab, state)) => {
             let chapter = workbook.relative(&workbook.chapter(lab));
             let verb = if *state == LabState::NotStarted { "Start" } else { "Continue with" };
+            let (verb, label, title) = (paint(ui::STRONG, verb), lab.label(), &lab.title);
+            let (book, watch) =
+                (command("cargo xtask book"), command(format!("cargo xtask watch {}", lab.slug)));
             anstream::println!(
-                "{} lab {} \"{}\". Read {} ({} serves the book), then run:\n\n    {}\n",
-                paint(ui::STRONG, verb),
-                lab.label(),
-                lab.title,
-                chapter,
-                command("cargo xtask book"),
-                command(format!("cargo xtask watch {}", lab.slug))
+                "{verb} lab {label} \"{title}\". Read {chapter} ({book} serves the book), then run:\n\n    {watch}\n"
             );
         }
         None if !states.is_empty() => {

@@ -23,8 +23,8 @@ use anyhow::Result;
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 
-use super::check::{self, Next};
-use crate::progress;
+use super::explain::{self, Next};
+use crate::progress::{self, Progress};
 use crate::ui::{self, command, paint};
 use crate::workbook::{Lab, Workbook, is_noise};
 
@@ -50,8 +50,8 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     crate::process::exit_on_signal();
     let mut lab = match &args.lab {
         Some(name) => workbook.lab(name)?,
-        None => match progress::states(workbook)?.into_iter().find(|(_, state)| !state.passing()) {
-            Some((lab, _)) => lab,
+        None => match progress::first_open(workbook, &Progress::load(&workbook.root))? {
+            Some(lab) => lab,
             None => {
                 anstream::println!(
                     "{} Every lab passes already. `cargo xtask watch <lab>` watches one anyway.",
@@ -82,13 +82,9 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     }) {
         Ok(watcher) => Some(watcher),
         Err(error) => {
-            anstream::println!(
-                "{}",
-                paint(
-                    ui::DIM,
-                    format!("(no file-system events here: {error}; looking every second instead)")
-                )
-            );
+            ui::note(format!(
+                "(no file-system events here: {error}; looking every second instead)"
+            ));
             None
         }
     };
@@ -97,31 +93,26 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
         if let Some(watcher) = watcher.as_mut()
             && let Err(error) = watcher.watch(&lab.dir, RecursiveMode::Recursive)
         {
-            anstream::println!(
-                "{}",
-                paint(
-                    ui::DIM,
-                    format!(
-                        "(cannot watch {}: {error}; looking every second instead)",
-                        workbook.relative(&lab.dir)
-                    )
-                )
-            );
+            let dir = workbook.relative(&lab.dir);
+            ui::note(format!("(cannot watch {dir}: {error}; looking every second instead)"));
         }
         let mut checked_files = progress::folder_fingerprint(workbook, &lab);
-        while !check::check(workbook, &lab)?.passed() {
+        // One cycle: the progress file is read once, then passed down.
+        let mut progress = Progress::load(&workbook.root);
+        while !explain::check(workbook, &lab, &mut progress)?.passed() {
             anstream::println!(
                 "\n{} {} for your changes (h and Enter: a hint; Ctrl-C to stop)...\n",
                 paint(ui::STRONG, "Watching"),
                 command(workbook.relative(&lab.dir))
             );
-            checked_files = wait_for_change(workbook, &lab, &events, &checked_files);
-            anstream::println!("{}", paint(ui::DIM, "─".repeat(72)));
+            checked_files = wait_for_change(workbook, &lab, &mut progress, &events, &checked_files);
+            ui::note("─".repeat(72));
+            progress = Progress::load(&workbook.root);
         }
         if let Some(watcher) = watcher.as_mut() {
             let _ = watcher.unwatch(&lab.dir);
         }
-        let next = check::announce_next(workbook, &lab, Next::MoveOn);
+        let next = explain::announce_next(workbook, &lab, &progress, Next::MoveOn);
         match wait_for_go_ahead(workbook, next, &events) {
             Some(chosen) => lab = chosen,
             None => return Ok(ExitCode::SUCCESS),
@@ -132,13 +123,19 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
 /// After a pass: waits until the learner asks for the next lab (Enter) or
 /// names another one. A workshop skips labs, so nothing starts on its own.
 /// Returns `None` when there is nothing to go on with (or stdin closed).
-fn wait_for_go_ahead(workbook: &Workbook, next: Option<Lab>, events: &Receiver<Wake>) -> Option<Lab> {
+fn wait_for_go_ahead(
+    workbook: &Workbook,
+    next: Option<Lab>,
+    events: &Receiver<Wake>,
+) -> Option<Lab> {
     let offer = match &next {
-        Some(lab) => format!("Enter: watch lab {}; or type another lab's name or number", lab.label()),
+        Some(lab) => {
+            format!("Enter: watch lab {}; or type another lab's name or number", lab.label())
+        }
         None => "type a lab's name or number to watch it".to_owned(),
     };
     loop {
-        anstream::println!("{}", paint(ui::DIM, format!("({offer}; Ctrl-C to stop)")));
+        ui::note(format!("({offer}; Ctrl-C to stop)"));
         let typed = loop {
             match events.recv() {
                 Ok(Wake::Key(line)) => break line,
@@ -170,11 +167,17 @@ enum Wake {
 
 /// Blocks until the lab's files differ from `last` (the fingerprint of what
 /// was checked), showing a hint whenever asked; returns the new fingerprint.
-fn wait_for_change(workbook: &Workbook, lab: &Lab, events: &Receiver<Wake>, last: &str) -> String {
+fn wait_for_change(
+    workbook: &Workbook,
+    lab: &Lab,
+    progress: &mut Progress,
+    events: &Receiver<Wake>,
+    last: &str,
+) -> String {
     loop {
         match events.recv_timeout(POLL_EVERY) {
             Ok(Wake::Key(key)) => {
-                answer_key(workbook, lab, &key);
+                answer_key(workbook, lab, progress, &key);
                 continue;
             }
             Ok(Wake::NoMoreKeys) => continue,
@@ -185,7 +188,7 @@ fn wait_for_change(workbook: &Workbook, lab: &Lab, events: &Receiver<Wake>, last
                 std::thread::sleep(SETTLE);
                 while let Ok(wake) = events.try_recv() {
                     if let Wake::Key(key) = wake {
-                        answer_key(workbook, lab, &key);
+                        answer_key(workbook, lab, progress, &key);
                     }
                 }
             }
@@ -201,10 +204,10 @@ fn wait_for_change(workbook: &Workbook, lab: &Lab, events: &Receiver<Wake>, last
 }
 
 /// Answers a line typed while waiting: `h` shows the next hint.
-fn answer_key(workbook: &Workbook, lab: &Lab, key: &str) {
+fn answer_key(workbook: &Workbook, lab: &Lab, progress: &mut Progress, key: &str) {
     if key.trim() == "h" {
         anstream::println!();
-        if let Err(error) = super::hint::reveal(workbook, lab, false, false) {
+        if let Err(error) = explain::reveal(workbook, lab, progress, false, false) {
             anstream::println!("{error:#}");
         }
     }
