@@ -22,7 +22,7 @@ const EXAMPLES: [&str; 2] = ["examples/bench.rs", "examples/bench/main.rs"];
 /// lab's generator against wrk and oha, and axum's tail at c = 1000 under
 /// several runtime settings. Builds in release mode; writes the results and
 /// a plot into the book (book/src/bench/). wrk, oha and Go are used where
-/// installed. About ten minutes; --quick about two.
+/// installed. About seven minutes; --quick about one.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// One second per run and no repeats (numbers are rougher).

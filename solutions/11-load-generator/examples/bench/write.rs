@@ -278,6 +278,8 @@ fn plot(plan: &[Series], rows: &[Row]) -> Result<String, String> {
             chart
                 .configure_mesh()
                 .x_desc("concurrency")
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| format!("{y:.0}"))
                 .draw()
                 .map_err(|e| e.to_string())?;
             for (i, (name, rows)) in plotted.iter().enumerate() {
