@@ -3,16 +3,22 @@
 //! A server limited to `MAX` jobs at once gets more requests than that, over
 //! real sockets, each request on its own connection as if from its own
 //! client. The jobs count themselves (`overload::Jobs`), so "at most `MAX` at
-//! once" is measured where the work runs, not guessed from timings.
+//! once" is measured where the work runs, not guessed from timings. One race
+//! needs more than sockets: two requests for the last slot at the same
+//! instant. That test calls hundreds of small servers in-process, two calls
+//! released together on two threads for each.
 //!
 //! Every failure message says what was observed, what was expected, and
 //! where to read about it in the book (`cargo xtask book` serves it on
 //! <http://127.0.0.1:3000>).
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
+use axum::Router;
 use futures::future::join_all;
 use lab_support::client::{burst, leave_after, send, try_send};
+use lab_support::race::{call, two_calls_at_once};
 use lab_support::{TestServer, eventually, within};
 use overload::Jobs;
 use reqwest::{Client, StatusCode};
@@ -30,7 +36,7 @@ const REFUSAL_PATIENCE: Duration = Duration::from_millis(500);
 const SHORT_JOB: &str = "/work?ms=50";
 
 /// The chapter of this lab in the locally served book.
-const CHAPTER: &str = "http://127.0.0.1:3000/03-overload.html";
+const CHAPTER: lab_support::Chapter = lab_support::Chapter::page("03-overload.html");
 
 /// Serves the lab's app limited to `max`, as `axum::serve(listener, app)`
 /// does, and hands back the jobs' own counts.
@@ -177,7 +183,7 @@ async fn excess_requests_are_refused_fast() {
 async fn exactly_max_jobs_run_at_once() {
     let (server, jobs) = start(MAX);
     let requests = 3 * MAX;
-    let refused = not_served(&server, requests, "/work?ms=500").await;
+    let refused = not_served(&server, requests, "/work?ms=350").await;
 
     let peak = jobs.peak();
     let (suspect, section) = if refused == 0 {
@@ -273,7 +279,7 @@ async fn permits_come_back_after_a_handler_panics() {
 #[tokio::test]
 async fn permits_come_back_after_clients_disconnect() {
     let (server, jobs) = start(MAX);
-    let patience = Duration::from_millis(300);
+    let patience = Duration::from_millis(200);
     let leaving = (0..MAX).map(|_| leave_after(server.addr(), LONG_JOB, patience));
     within(LIMIT, "clients that leave", join_all(leaving)).await;
     assert!(
@@ -301,6 +307,127 @@ async fn permits_come_back_after_clients_disconnect() {
          The requests whose clients left never gave their slots back: is a slot released by a \
          line that never runs once the request's future is dropped?\n\
          Read: {CHAPTER}#permits-come-back"
+    );
+}
+
+/// How many small servers the race test makes at a time, for one pair of
+/// requests each.
+const RACE_SERVERS: usize = 200;
+/// How many pairs the race test wants started together, two threads running
+/// at the same instant, before it trusts a clean result.
+const RACE_PAIRS: usize = 40;
+/// How long a call in-process may take to be refused "at once", at most:
+/// thousands of times what it takes.
+const AT_ONCE: Duration = Duration::from_millis(100);
+/// How long the race test keeps trying, at most, on a machine too busy to
+/// run its two threads at once.
+const RACE_BUDGET: Duration = Duration::from_millis(200);
+
+/// Two requests come at the same instant for the last slot: one runs and
+/// the other is refused, never both let in. A limit that looks at how many
+/// slots are free (`available_permits()`, a count of requests in flight) and
+/// then takes one does it in two steps, and a request on another thread can
+/// come between them: both see the slot free, the first takes it, and the
+/// second waits in line for it instead of being refused.
+///
+/// Over sockets the two steps almost never meet, since each request spends
+/// most of its time in the network. So this test calls a few hundred small
+/// servers in-process (a limit of 1, nothing running), on a multi-thread
+/// runtime, with each server's two requests released together on two
+/// threads, until a few dozen pairs have really started together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_slot_goes_to_one_of_two_requests_that_come_at_once() {
+    // Each server is finished once, as `axum::serve` does for a connection,
+    // so that its two calls share whatever the app shares.
+    let servers = || -> Vec<(Router, Jobs)> {
+        (0..RACE_SERVERS)
+            .map(|_| {
+                let jobs = Jobs::default();
+                (overload::app(1, jobs.clone()).with_state(()), jobs)
+            })
+            .collect()
+    };
+    let path = "/work?ms=60000";
+    let refusals_of = |server: &Mutex<Vec<(StatusCode, Duration)>>| {
+        let answers = server.lock().unwrap();
+        answers
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::SERVICE_UNAVAILABLE)
+            .count()
+    };
+
+    // First the same two requests one after the other, to a few servers: the
+    // second once the first one's job runs. A server that lets both in this
+    // way does not shed at all: `excess_requests_are_refused_fast` says why.
+    let (apps, jobs): (Vec<Router>, Vec<Jobs>) = servers().into_iter().unzip();
+    let firsts: Vec<_> = apps[..10]
+        .iter()
+        .map(|app| tokio::spawn(call(app.clone(), path.into())))
+        .collect();
+    eventually(Duration::from_secs(2), || {
+        jobs[..10].iter().all(|jobs| jobs.running() == 1)
+    })
+    .await;
+    let seconds = join_all(
+        apps[..10]
+            .iter()
+            .map(|app| tokio::time::timeout(AT_ONCE, call(app.clone(), path.into()))),
+    )
+    .await;
+    drop(firsts);
+    if seconds
+        .iter()
+        .any(|second| !matches!(second, Ok((StatusCode::SERVICE_UNAVAILABLE, _))))
+    {
+        return;
+    }
+
+    let (mut refusals, mut together) = (Vec::new(), 0);
+    let deadline = Instant::now() + RACE_BUDGET;
+    let mut unused = Some(apps[10..].to_vec());
+    while together < RACE_PAIRS && Instant::now() < deadline {
+        let apps = unused
+            .take()
+            .unwrap_or_else(|| servers().into_iter().map(|(app, _)| app).collect());
+        let (answers, called, paired) =
+            two_calls_at_once(&apps, path, RACE_PAIRS - together, deadline).await;
+        together += paired;
+        // Every server called should refuse one at once; give late ones a
+        // second.
+        let answers = &answers[..called];
+        eventually(Duration::from_secs(1), || {
+            answers.iter().all(|server| refusals_of(server) > 0)
+        })
+        .await;
+        refusals.extend(answers.iter().map(refusals_of));
+        if refusals.iter().any(|&refused| refused != 1) {
+            break;
+        }
+    }
+    let servers = refusals.len();
+    let both_in = refusals.iter().filter(|&&refused| refused == 0).count();
+    assert!(
+        both_in == 0,
+        "{servers} servers limited to 1 request at once, with none running, each got two \
+         requests released at the same instant on two threads ({together} pairs started \
+         together): {} of them refused one, but in {both_in} neither was refused within a \
+         second; expected one run and one refused with 503 in every server: there was one \
+         slot.\n\
+         Two requests went for the last slot and neither was refused: does the limit look at \
+         how many slots are free, and then take one, in two steps that another request can \
+         come between?\n\
+         Read: {CHAPTER}#limiting-is-not-shedding",
+        servers - both_in
+    );
+    let both_refused = refusals.iter().filter(|&&refused| refused == 2).count();
+    assert!(
+        both_refused == 0,
+        "{servers} servers limited to 1 request at once, with none running, each got two \
+         requests released at the same instant on two threads: in {both_refused} of them both \
+         were refused; expected one run and one refused: there was one slot free.\n\
+         Each saw the other: is a request counted before the look at the limit, and the look \
+         made in a step apart from taking the slot?\n\
+         Read: {CHAPTER}#limiting-is-not-shedding"
     );
 }
 

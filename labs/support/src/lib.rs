@@ -12,6 +12,8 @@
 //!   helpers of the labs' console traffic (`examples/traffic.rs`).
 //! - [`upstream`]: a server to call out to, which counts the connections and
 //!   requests it sees and can be slow, hang or fail on demand.
+//! - [`race`]: two in-process calls released at the same instant on two
+//!   threads, for a race between a check and an act (a last free place).
 //! - [`process`]: a lab's binary run as a real process ([`process::LabProcess`]),
 //!   for tests that send it signals and wait for it to exit; killed when dropped.
 //! - [`within`]: a time bound for every test, so that a hung starter fails in
@@ -28,6 +30,7 @@ mod book;
 pub mod client;
 mod console;
 pub mod process;
+pub mod race;
 pub mod serve;
 mod time;
 pub mod upstream;
