@@ -400,7 +400,7 @@ async fn the_first_event_arrives_long_before_the_last_is_produced() {
     .await;
 }
 
-/// A job of 6 steps of 150 ms: its events must arrive about 150 ms apart, as
+/// A job of 6 steps of 100 ms: its events must arrive about 100 ms apart, as
 /// they are produced, not all in one burst at the end. The check is
 /// generous: the median gap at least half a step, and the first event and
 /// the last at least half the job apart.
@@ -408,11 +408,11 @@ async fn the_first_event_arrives_long_before_the_last_is_produced() {
 async fn events_arrive_spaced_as_they_are_produced() {
     let (server, _observed) = start();
     let count = 6;
-    let every = Duration::from_millis(150);
+    let every = STEP;
     let path = events_path(count, every);
     within(LIMIT, &format!("GET {path} to its end"), async {
         let mut stream = EventStream::open_now(&server.url(&path)).await;
-        // The job takes 900 ms: every event is in long before this.
+        // The job takes 600 ms: every event is in long before this.
         let events = events_of(&stream.collect(Duration::from_secs(4)).await);
         assert!(
             events.len() == count as usize,
@@ -548,22 +548,23 @@ async fn leave_mid_step(allowed: Duration) -> impl FnOnce() {
     }
 }
 
-/// A job whose first step takes 1.5 s, on a server with a keep-alive of
-/// 200 ms: in the first 1.2 s the stream must open at once and carry comment
-/// lines (at least two), so that proxies and browsers see a live connection
-/// and not a dead one.
+/// A job whose first step takes 1.1 s, on a server with a keep-alive of
+/// 200 ms: in the first 800 ms the stream must open at once and carry comment
+/// lines (at least two of the three or so due), so that proxies and browsers
+/// see a live connection and not a dead one.
 #[tokio::test]
 async fn an_idle_stream_carries_keep_alive_comments() {
     let (server, _observed) = start();
-    let path = events_path(2, Duration::from_millis(1500));
-    let watch = Duration::from_millis(1200);
+    let first_step = Duration::from_millis(1100);
+    let path = events_path(2, first_step);
+    let watch = Duration::from_millis(800);
     within(LIMIT, &format!("GET {path}"), async {
         let mut stream = match EventStream::open(&server.url(&path), watch).await {
             Opened::Stream(stream) => *stream,
             Opened::Silent(waited) => panic!(
                 "GET {path} sent nothing, not even its status line, in {waited:?}; expected the \
                  stream to open at once and carry a comment every {KEEP_ALIVE:?} until the \
-                 first event (after 1.5 s).\n\
+                 first event (after {first_step:?}).\n\
                  The response waits for its content: is the whole response built before any \
                  of it is sent?\n\
                  Read: {CHAPTER}#a-response-built-to-the-end"
@@ -577,7 +578,7 @@ async fn an_idle_stream_carries_keep_alive_comments() {
         if let Some(ended) = stream.ended {
             panic!(
                 "GET {path} ended after {ended:.0?}, with {} event(s) and {comments} comment(s); \
-                 expected it to stay open for its 2 steps of 1.5 s, with a comment every \
+                 expected it to stay open for its 2 steps of {first_step:?}, with a comment every \
                  {KEEP_ALIVE:?} until the first event.\n\
                  The stream ended before its job: is the job stopped, or its channel closed, \
                  as soon as the handler returns?\n\

@@ -42,10 +42,11 @@ const STEP: Duration = Duration::from_secs(5);
 /// deadline cut it.
 const LONG_DEADLINE: Duration = Duration::from_secs(10);
 /// A short shutdown timeout, for the tests about the deadline itself.
-const SHORT_DEADLINE: Duration = Duration::from_millis(500);
+const SHORT_DEADLINE: Duration = Duration::from_millis(300);
 /// How long the slow requests of most tests take: well within
-/// `LONG_DEADLINE`, so a correct server always answers them.
-const WORK_MS: u64 = 500;
+/// `LONG_DEADLINE`, so a correct server always answers them, and long past
+/// the moment the signal arrives, so they are surely in flight then.
+const WORK_MS: u64 = 300;
 
 /// Starts the lab's server on a free port with the given shutdown timeout.
 async fn start_server(shutdown_timeout: Duration) -> LabProcess {
@@ -158,7 +159,7 @@ fn log_of(server: &LabProcess) -> String {
 
 /// Requests already running when SIGTERM arrives are the ones a shutdown
 /// must not lose: their clients are waiting for an answer. The server has a
-/// 10 s deadline and the requests need 500 ms, so each must get its 200.
+/// 10 s deadline and the requests need 300 ms, so each must get its 200.
 ///
 /// Then, with nothing left in flight, the process must exit. A server that
 /// catches the signal and does nothing with it answers every request too,
@@ -317,7 +318,7 @@ async fn an_open_event_stream_ends_soon_after_sigterm() {
 /// A client that sent half its request headers and went quiet holds its
 /// connection open: the server is still waiting for the rest, and a request
 /// that never arrives never finishes. It must not hold the shutdown past the
-/// deadline (500 ms here).
+/// deadline (300 ms here).
 #[tokio::test]
 async fn a_half_sent_request_does_not_hold_shutdown_past_the_deadline() {
     let mut server = start_server(SHORT_DEADLINE).await;
@@ -364,7 +365,7 @@ async fn a_half_sent_request_does_not_hold_shutdown_past_the_deadline() {
 
 /// What Kubernetes and systemd read: after SIGTERM, the process exits with
 /// status 0 (a clean stop, not a crash) by its deadline, even when a request
-/// would run past it (60 s here, against a 500 ms deadline).
+/// would run past it (60 s here, against a 300 ms deadline).
 #[tokio::test]
 async fn the_process_exits_0_within_the_deadline() {
     let mut server = start_server(SHORT_DEADLINE).await;
@@ -440,9 +441,12 @@ async fn ctrl_c_stops_the_server_as_gracefully_as_sigterm() {
 
 /// How long the in-process servers' deadline is: short, so that a test can
 /// serve for longer than the deadline before it asks the server to stop.
-const IN_PROCESS_DEADLINE: Duration = Duration::from_millis(500);
+const IN_PROCESS_DEADLINE: Duration = Duration::from_millis(400);
 /// How long the in-process tests' slow requests take: well within the deadline.
-const QUICK_WORK_MS: u64 = 200;
+const QUICK_WORK_MS: u64 = 150;
+/// How long the second in-process server serves before it is asked to stop:
+/// well past its deadline.
+const SERVE_PAST_DEADLINE: Duration = Duration::from_millis(600);
 
 /// The lab's `serve`, run as `main` runs it: on a runtime of its own, which
 /// is dropped (closing every connection still open) as soon as `serve`
@@ -511,8 +515,8 @@ struct Stopped {
     still_answers: bool,
 }
 
-/// Serves with a 500 ms deadline for `serve_first` (watching, every 50 ms,
-/// that it still answers), then starts a 200 ms request and asks `serve` to
+/// Serves with a 400 ms deadline for `serve_first` (watching, every 50 ms,
+/// that it still answers), then starts a 150 ms request and asks `serve` to
 /// stop while the request runs.
 async fn stop_with_a_request_in_flight(serve_first: Duration) -> Stopped {
     let mut server = InProcess::start(IN_PROCESS_DEADLINE);
@@ -558,8 +562,8 @@ async fn stop_with_a_request_in_flight(serve_first: Duration) -> Stopped {
     }
 }
 
-/// A server is asked to stop while a 200 ms request runs: it must answer
-/// it (the deadline is 500 ms), then return. Two such servers, at once: one
+/// A server is asked to stop while a 150 ms request runs: it must answer
+/// it (the deadline is 400 ms), then return. Two such servers, at once: one
 /// asked right away, and one that has first served for longer than its
 /// deadline. The deadline is the longest a *shutdown* may take, so it counts
 /// from the moment the server is asked to stop, however long it has run:
@@ -573,7 +577,7 @@ async fn a_server_up_longer_than_its_deadline_still_finishes_requests_in_flight(
     within(STEP * 2, "two servers to stop", async {
         let (at_once, later) = tokio::join!(
             stop_with_a_request_in_flight(Duration::ZERO),
-            stop_with_a_request_in_flight(Duration::from_millis(800))
+            stop_with_a_request_in_flight(SERVE_PAST_DEADLINE)
         );
         if let Some(ended) = later.ended_unasked {
             panic!(
