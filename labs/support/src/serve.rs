@@ -448,6 +448,12 @@ impl LabServer {
     /// A problem (a busy port, a bad argument) is said in one line, with what
     /// to do, and the process exits with status 1.
     pub fn run(self, make_app: impl FnOnce() -> Router) -> std::io::Result<()> {
+        // Boxed, so that serving is compiled once here, not again in every
+        // lab's binary after every edit.
+        self.run_boxed(Box::new(make_app))
+    }
+
+    fn run_boxed(self, make_app: Box<dyn FnOnce() -> Router + '_>) -> std::io::Result<()> {
         let lab = self.lab;
         if let Err(error) = self.serve(make_app) {
             eprintln!("{lab}: {error}");
@@ -456,7 +462,7 @@ impl LabServer {
         Ok(())
     }
 
-    fn serve(self, make_app: impl FnOnce() -> Router) -> std::io::Result<()> {
+    fn serve(self, make_app: Box<dyn FnOnce() -> Router + '_>) -> std::io::Result<()> {
         let options = ServerArgs::parse(self.lab);
         crate::console::init_tracing(options.console);
         self.flavor.runtime()?.block_on(async move {
