@@ -33,11 +33,21 @@ struct Args {
     /// Print the report as one line of JSON.
     #[arg(long)]
     json: bool,
+    /// Enable tokio-console, to watch the workers' tasks.
+    #[arg(
+        long,
+        env = "TOKIO_CONSOLE",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    console: bool,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Only tokio-console's layer: the report is this binary's output.
+    lab_support::init_tracing_with(args.console, "off");
     let stop = match (args.requests, args.duration) {
         (_, Some(duration)) => Stop::After(duration),
         (requests, None) => Stop::Requests(requests.unwrap_or(1000)),
