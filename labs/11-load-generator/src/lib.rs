@@ -141,9 +141,9 @@ fn client(config: &Config) -> Client {
 
 /// The outcome of one request: its latency if it was answered, and what
 /// went wrong if it failed.
-struct Outcome {
-    latency: Option<Duration>,
-    error: Option<ErrorKind>,
+pub struct Outcome {
+    pub latency: Option<Duration>,
+    pub error: Option<ErrorKind>,
 }
 
 // ANCHOR: timed_get
@@ -221,8 +221,9 @@ impl Budget {
 }
 
 /// One worker's counts and latencies; merged into one at the end, so the
-/// workers share nothing while they run.
-struct Tally {
+/// workers share nothing while they run. (Public for the benchmark's
+/// going-further generator, which counts the same way.)
+pub struct Tally {
     requests: u64,
     errors: BTreeMap<ErrorKind, u64>,
     /// Microseconds, from 1 µs to 10 minutes, with 3 significant digits
@@ -230,8 +231,14 @@ struct Tally {
     latencies: Histogram<u64>,
 }
 
+impl Default for Tally {
+    fn default() -> Self {
+        Tally::new()
+    }
+}
+
 impl Tally {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Tally {
             requests: 0,
             errors: BTreeMap::new(),
@@ -240,7 +247,7 @@ impl Tally {
         }
     }
 
-    fn record(&mut self, outcome: Outcome) {
+    pub fn record(&mut self, outcome: Outcome) {
         self.requests += 1;
         if let Some(kind) = outcome.error {
             *self.errors.entry(kind).or_default() += 1;
@@ -251,7 +258,7 @@ impl Tally {
         }
     }
 
-    fn merge(&mut self, other: Tally) {
+    pub fn merge(&mut self, other: Tally) {
         self.requests += other.requests;
         for (kind, count) in other.errors {
             *self.errors.entry(kind).or_default() += count;
@@ -261,7 +268,7 @@ impl Tally {
             .expect("histograms of the same bounds add up");
     }
 
-    fn report(self, config: &Config, elapsed: Duration) -> Report {
+    pub fn report(self, config: &Config, elapsed: Duration) -> Report {
         let failed: u64 = self.errors.values().sum();
         let ms = |quantile: f64| self.latencies.value_at_quantile(quantile) as f64 / 1000.0;
         Report {

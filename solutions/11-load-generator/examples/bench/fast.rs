@@ -8,15 +8,13 @@
 //! pooled connection for the host, parsing the URL, the redirect and timeout
 //! machinery. Each worker owns its connection, so there is nothing to share.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use load_generator::{Config, ErrorKind, Latency, Report, Stop};
+use load_generator::{Config, ErrorKind, Outcome, Report, Stop, Tally};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
@@ -45,7 +43,10 @@ async fn worker(uri: hyper::Uri, deadline: Instant, timeout: Duration) -> Tally 
     let mut tally = Tally::default();
     while Instant::now() < deadline {
         if let Err(kind) = session(&uri, deadline, timeout, &mut tally).await {
-            tally.record(None, Some(kind));
+            tally.record(Outcome {
+                latency: None,
+                error: Some(kind),
+            });
         }
     }
     tally
@@ -88,7 +89,10 @@ async fn session(
             _ = &mut connection => return Err(ErrorKind::Other),
         };
         match answer {
-            Ok(Ok(status)) => tally.record(Some(sent.elapsed()), status_error(status.as_u16())),
+            Ok(Ok(status)) => tally.record(Outcome {
+                latency: Some(sent.elapsed()),
+                error: status_error(status.as_u16()),
+            }),
             Ok(Err(_)) => return Err(ErrorKind::Other),
             Err(_) => return Err(ErrorKind::Timeout),
         }
@@ -101,63 +105,5 @@ fn status_error(status: u16) -> Option<ErrorKind> {
         400..=499 => Some(ErrorKind::Status4xx),
         500..=599 => Some(ErrorKind::Status5xx),
         _ => None,
-    }
-}
-
-struct Tally {
-    requests: u64,
-    errors: BTreeMap<ErrorKind, u64>,
-    latencies: Histogram<u64>,
-}
-
-impl Default for Tally {
-    fn default() -> Self {
-        let latencies = Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
-        Tally {
-            requests: 0,
-            errors: BTreeMap::new(),
-            latencies,
-        }
-    }
-}
-
-impl Tally {
-    fn record(&mut self, latency: Option<Duration>, error: Option<ErrorKind>) {
-        self.requests += 1;
-        if let Some(kind) = error {
-            *self.errors.entry(kind).or_default() += 1;
-        }
-        if let Some(latency) = latency {
-            self.latencies
-                .saturating_record((latency.as_micros() as u64).max(1));
-        }
-    }
-
-    fn merge(&mut self, other: Tally) {
-        self.requests += other.requests;
-        for (kind, n) in other.errors {
-            *self.errors.entry(kind).or_default() += n;
-        }
-        self.latencies.add(&other.latencies).expect("same bounds");
-    }
-
-    fn report(self, config: &Config, elapsed: Duration) -> Report {
-        let ms = |q: f64| self.latencies.value_at_quantile(q) as f64 / 1000.0;
-        let failed: u64 = self.errors.values().sum();
-        Report {
-            url: config.url.clone(),
-            concurrency: config.concurrency,
-            requests: self.requests,
-            succeeded: self.requests - failed,
-            errors: self.errors,
-            elapsed_s: elapsed.as_secs_f64(),
-            requests_per_s: self.requests as f64 / elapsed.as_secs_f64().max(1e-9),
-            latency_ms: Latency {
-                p50: ms(0.5),
-                p90: ms(0.9),
-                p99: ms(0.99),
-                max: self.latencies.max() as f64 / 1000.0,
-            },
-        }
     }
 }
