@@ -16,22 +16,38 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
 use graceful_shutdown::{DEFAULT_SHUTDOWN_TIMEOUT, serve, shutdown_signal};
 
 const LAB: &str = "graceful-shutdown";
 
+/// Lab 10's server, on 127.0.0.1; Ctrl-C or SIGTERM stops it gracefully.
+#[derive(Debug, Parser)]
+#[command(name = LAB)]
+struct Options {
+    #[command(flatten)]
+    server: lab_support::ServerArgs,
+    /// The longest a shutdown may take, in seconds (e.g. 30 or 0.5).
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", value_parser = seconds,
+          default_value_t = DEFAULT_SHUTDOWN_TIMEOUT.as_secs_f64())]
+    shutdown_timeout: f64,
+}
+
+/// A number of seconds that a `Duration` can hold.
+fn seconds(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|secs| Duration::try_from_secs_f64(*secs).is_ok())
+        .ok_or_else(|| format!("not a number of seconds: {text:?}"))
+}
+
 fn main() -> ExitCode {
-    let options = match Options::from_args_and_env() {
-        Ok(options) => options,
-        Err(problem) => {
-            eprintln!("{LAB}: {problem} (try --help)");
-            return ExitCode::FAILURE;
-        }
-    };
-    lab_support::init_tracing(options.console);
+    let options = Options::parse();
+    let shutdown_timeout = Duration::from_secs_f64(options.shutdown_timeout);
+    lab_support::init_tracing(options.server.console);
     let runtime = tokio::runtime::Runtime::new().expect("build the runtime");
     let served = runtime.block_on(async {
-        let port = options.port;
+        let port = options.server.port;
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .await
             .map_err(|e| match e.kind() {
@@ -43,10 +59,9 @@ fn main() -> ExitCode {
             })?;
         let addr = listener.local_addr()?;
         println!(
-            "{LAB} listening on http://{addr} (Ctrl-C to stop; shutdown timeout {:?})",
-            options.shutdown_timeout
+            "{LAB} listening on http://{addr} (Ctrl-C to stop; shutdown timeout {shutdown_timeout:?})"
         );
-        serve(listener, shutdown_signal(), options.shutdown_timeout).await
+        serve(listener, shutdown_signal(), shutdown_timeout).await
     });
     match served {
         Ok(()) => {
@@ -57,56 +72,5 @@ fn main() -> ExitCode {
             eprintln!("{LAB}: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// What the command line and the environment asked for.
-struct Options {
-    port: u16,
-    shutdown_timeout: Duration,
-    console: bool,
-}
-
-impl Options {
-    fn from_args_and_env() -> Result<Self, String> {
-        let mut port = std::env::var("PORT").ok();
-        let mut timeout = std::env::var("SHUTDOWN_TIMEOUT").ok();
-        let mut console = std::env::var("TOKIO_CONSOLE").is_ok_and(|v| !v.is_empty() && v != "0");
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--port" => port = Some(args.next().ok_or("--port needs a value")?),
-                "--shutdown-timeout" => {
-                    timeout = Some(args.next().ok_or("--shutdown-timeout needs a value")?);
-                }
-                "--console" => console = true,
-                "--help" | "-h" => {
-                    println!(
-                        "usage: cargo run -p {LAB} -- [--port N] [--shutdown-timeout SECS] [--console]"
-                    );
-                    std::process::exit(0);
-                }
-                other => return Err(format!("unexpected argument {other:?}")),
-            }
-        }
-        let port = match port {
-            Some(text) => text
-                .parse()
-                .map_err(|_| format!("not a port number: {text:?}"))?,
-            None => 8080,
-        };
-        let shutdown_timeout = match timeout {
-            Some(text) => text
-                .parse::<f64>()
-                .ok()
-                .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-                .ok_or_else(|| format!("not a number of seconds: {text:?}"))?,
-            None => DEFAULT_SHUTDOWN_TIMEOUT,
-        };
-        Ok(Options {
-            port,
-            shutdown_timeout,
-            console,
-        })
     }
 }

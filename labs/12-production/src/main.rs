@@ -14,9 +14,8 @@ use production::{Config, Stats};
 /// Lab 12: a JSON API that should survive hostile clients.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The port to listen on, on 127.0.0.1 (0: any free port) [default: $PORT, or 8080].
-    #[arg(long)]
-    port: Option<u16>,
+    #[command(flatten)]
+    server: lab_support::ServerArgs,
     /// How many requests may be handled at once.
     #[arg(long)]
     max_in_flight: Option<usize>,
@@ -32,9 +31,6 @@ struct Args {
     /// A proxy whose `X-Forwarded-For` is believed (repeat for several).
     #[arg(long = "trusted-proxy", value_name = "IP")]
     trusted_proxies: Vec<std::net::IpAddr>,
-    /// Enable tokio-console [also: TOKIO_CONSOLE=1].
-    #[arg(long)]
-    console: bool,
 }
 
 impl Args {
@@ -62,16 +58,10 @@ impl Args {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let console =
-        args.console || std::env::var("TOKIO_CONSOLE").is_ok_and(|v| !v.is_empty() && v != "0");
-    lab_support::init_tracing_with(console, "info,tower_http=debug");
+    lab_support::init_tracing_with(args.server.console, "info,tower_http=debug");
 
     let config = args.config();
-    let port = args
-        .port
-        .or_else(|| std::env::var("PORT").ok()?.parse().ok())
-        .unwrap_or(8080);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.server.port)).await?;
     println!(
         "production listening on http://{} (Ctrl-C to stop)",
         listener.local_addr()?
