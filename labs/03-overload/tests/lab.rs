@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use futures::future::join_all;
 use lab_support::client::{burst, leave_after, send, try_send};
-use lab_support::race::{call, two_calls_at_once};
+use lab_support::race::{all_refuse_at_once, call, two_calls_at_once};
 use lab_support::{TestServer, eventually, within};
 use overload::Jobs;
 use reqwest::{Client, StatusCode};
@@ -368,17 +368,9 @@ async fn a_last_slot_goes_to_one_of_two_requests_that_come_at_once() {
         jobs[..10].iter().all(|jobs| jobs.running() == 1)
     })
     .await;
-    let seconds = join_all(
-        apps[..10]
-            .iter()
-            .map(|app| tokio::time::timeout(AT_ONCE, call(app.clone(), path.into()))),
-    )
-    .await;
+    let refused = all_refuse_at_once(&apps[..10], path, AT_ONCE).await;
     drop(firsts);
-    if seconds
-        .iter()
-        .any(|second| !matches!(second, Ok((StatusCode::SERVICE_UNAVAILABLE, _))))
-    {
+    if !refused {
         return;
     }
 

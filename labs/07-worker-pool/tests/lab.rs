@@ -26,7 +26,7 @@ use axum::Router;
 use futures::future::join_all;
 use lab_support::client::{Reply, burst, get, leave_after, try_send};
 use lab_support::process::LabProcess;
-use lab_support::race::{call, two_calls_at_once};
+use lab_support::race::{all_refuse_at_once, call, two_calls_at_once};
 use lab_support::{TestServer, eventually, lab_binary, within};
 use reqwest::{Client, StatusCode};
 use tokio::task::JoinSet;
@@ -816,17 +816,9 @@ async fn a_last_place_goes_to_one_of_two_jobs_that_come_at_once() {
         stats[..10].iter().all(|stats| stats.queued() == 1)
     })
     .await;
-    let seconds = join_all(
-        apps[..10]
-            .iter()
-            .map(|app| tokio::time::timeout(AT_ONCE, call(app.clone(), job(3, 10)))),
-    )
-    .await;
+    let refused = all_refuse_at_once(&apps[..10], &job(3, 10), AT_ONCE).await;
     drop(firsts);
-    if seconds
-        .iter()
-        .any(|second| !matches!(second, Ok((StatusCode::SERVICE_UNAVAILABLE, _))))
-    {
+    if !refused {
         return;
     }
 

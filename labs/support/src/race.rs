@@ -17,6 +17,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use futures::FutureExt;
+use futures::future::join_all;
 use tower::ServiceExt;
 
 /// `GET path`, answered by `app` in-process (no sockets): the status, and
@@ -182,4 +183,19 @@ pub async fn two_calls_at_once(
     // An app whose second call never came is left out.
     let called = (line.arrived.load(Ordering::SeqCst) / 2).min(apps.len());
     (answers, called, line.together())
+}
+
+/// Calls each of `apps` once with `GET path`, all at once, and says whether
+/// every call was refused (503) within `at_once`: the control a race test
+/// runs first, once each app's last place is taken, so that an app that
+/// lets a second caller in without any race gets a message of its own.
+pub async fn all_refuse_at_once(apps: &[Router], path: &str, at_once: Duration) -> bool {
+    let answers = join_all(
+        apps.iter()
+            .map(|app| tokio::time::timeout(at_once, call(app.clone(), path.to_owned()))),
+    )
+    .await;
+    answers
+        .iter()
+        .all(|answer| matches!(answer, Ok((StatusCode::SERVICE_UNAVAILABLE, _))))
 }
