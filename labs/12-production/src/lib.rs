@@ -197,10 +197,15 @@ struct ReportRequest {
 const REPORT_STEP: Duration = Duration::from_millis(10);
 
 /// A slow report: `ms` milliseconds of 10 ms steps, each counted as it ends.
+/// The steps keep to a schedule (an interval, not a sleep after each step),
+/// so a report takes the time it was asked for, however late a step wakes.
 async fn report(State(stats): State<Stats>, Json(asked): Json<ReportRequest>) -> Json<Value> {
     let steps = asked.ms / REPORT_STEP.as_millis() as u64;
+    let mut schedule = tokio::time::interval(REPORT_STEP);
+    // The first tick is at once: the first step ends one step from now.
+    schedule.tick().await;
     for _ in 0..steps {
-        tokio::time::sleep(REPORT_STEP).await;
+        schedule.tick().await;
         stats.0.report_steps.fetch_add(1, Ordering::SeqCst);
     }
     Json(json!({ "steps": steps }))
