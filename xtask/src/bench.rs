@@ -1,15 +1,13 @@
-//! `cargo xtask bench`: runs the benchmark that a lab ships as plain Rust
-//! (the example `bench` of its solution, behind the solution's `bench`
-//! feature), in release mode, and lets it write the book's "Benchmark
-//! results" (book/src/bench/). What it measures is the lab's code; the tool
-//! only finds the lab, builds, runs and passes the flags on.
+//! `cargo xtask bench`: runs, in release mode, the benchmark a lab's
+//! solution ships (its example `bench`, feature `bench`), which writes the
+//! book's "Benchmark results". The tool only finds, builds and runs it.
 
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use crate::process::{self, Supervised};
-use crate::workbook::Workbook;
+use crate::process::Supervised;
+use crate::workbook::{Lab, Workbook};
 use crate::{cargo, ui};
 
 /// Where a lab's solution keeps its benchmark (one file, or a folder).
@@ -49,11 +47,9 @@ pub struct Args {
 }
 
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
-    process::exit_on_signal();
     let (labs, _) = workbook.labs()?;
-    let Some(lab) =
-        labs.iter().find(|lab| EXAMPLES.iter().any(|e| lab.solution_dir().join(e).is_file()))
-    else {
+    let has_bench = |lab: &&Lab| EXAMPLES.iter().any(|e| lab.solution_dir().join(e).is_file());
+    let Some(lab) = labs.iter().find(has_bench) else {
         bail!(
             "no lab's solution has a benchmark: `cargo xtask bench` runs solutions/NN-slug/{}",
             EXAMPLES[0]
@@ -62,35 +58,22 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     let mut cargo = cargo::command(workbook);
     let package = lab.solution_package();
     cargo.args(["run", "--release", "--package", &package, "--features", "bench"]);
-    cargo.args(["--example", "bench", "--"]);
-    if args.quick {
-        cargo.arg("--quick");
+    cargo.args(["--example", "bench", "--"]).args(args.quick.then_some("--quick"));
+    cargo.args(args.seconds.iter().flat_map(|seconds| ["--seconds".into(), seconds.to_string()]));
+    cargo.args(args.repeat.iter().flat_map(|rounds| ["--repeat".into(), rounds.to_string()]));
+    cargo.args(args.only.iter().flat_map(|series| ["--only", series]));
+    cargo.args(args.dry_run.then_some("--dry-run")).args(args.no_pin.then_some("--no-pin"));
+    let writes = !args.no_write && !args.dry_run;
+    if writes {
+        cargo.arg("--out").arg(workbook.root.join("book").join("src").join("bench"));
     }
-    if let Some(seconds) = args.seconds {
-        cargo.args(["--seconds", &seconds.to_string()]);
-    }
-    if let Some(rounds) = args.repeat {
-        cargo.args(["--repeat", &rounds.to_string()]);
-    }
-    for series in &args.only {
-        cargo.args(["--only", series]);
-    }
-    cargo.args(["--dry-run"].iter().filter(|_| args.dry_run));
-    cargo.args(["--no-pin"].iter().filter(|_| args.no_pin));
-    let out = workbook.root.join("book").join("src").join("bench");
-    if !args.no_write && !args.dry_run {
-        cargo.arg("--out").arg(&out);
-    }
-    anstream::println!(
-        "{} {}'s benchmark (release)",
-        ui::paint(ui::STRONG, "Running"),
-        lab.label()
-    );
+    let (running, label) = (ui::paint(ui::STRONG, "Running"), lab.label());
+    anstream::println!("{running} {label}'s benchmark (release)");
     let status = Supervised::spawn(&mut cargo)?.wait()?;
     if !status.success() {
-        bail!("the benchmark of {} failed ({status})", lab.label());
+        bail!("the benchmark of {label} failed ({status})");
     }
-    if !args.no_write && !args.dry_run {
+    if writes {
         anstream::println!(
             "\nSee them in the book: {} then the appendix \"Benchmark results\".",
             ui::command("cargo xtask book")

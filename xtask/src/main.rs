@@ -1,12 +1,12 @@
-//! `cargo xtask`: parses the command line and runs a verb (see the library,
-//! `lib.rs`, for the map of the tool). The alias lives in
-//! `.cargo/config.toml`, so nothing needs installing.
+//! `cargo xtask` (an alias of `.cargo/config.toml`): parses the command
+//! line and runs a verb of the library.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use xtask::cargo::{PassedOn, run_binary};
 use xtask::workbook::Workbook;
-use xtask::{bench, book, classroom, dev, learn};
+use xtask::{bench, book, dev, learn};
 
 /// The workbook's tool: read the book, check your labs, see their tasks.
 #[derive(Debug, Parser)]
@@ -39,9 +39,14 @@ enum Command {
     Console(learn::console::Args),
     Fetch(learn::fetch::Args),
     Bench(bench::Args),
-    Classroom(classroom::Args),
+    /// Open the workshop room: a live dashboard of every learner's labs.
+    ///
+    /// The room is the crate `xtask/classroom`, built when first asked;
+    /// `--help` lists its options (`--bind`, `--port`, `--new-room`...).
+    Classroom(PassedOn),
     Join(learn::join::Args),
-    Leave(learn::join::LeaveArgs),
+    /// Leave the workshop room: your tool stops sending your labs' states.
+    Leave,
     /// The maintainer's verbs: verify the course, capture console screens.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -54,12 +59,17 @@ enum Command {
 enum DevCommand {
     Verify(dev::verify::Args),
     CaptureConsole(dev::capture::Args),
-    ConsoleCheck(dev::ConsoleCheckArgs),
+    /// Check each lab's `[console.check]` claims with a real console client.
+    ///
+    /// Starter and solution, while the lab's traffic runs; the check is the
+    /// crate `xtask/console-check`, and `--help` lists its options.
+    ConsoleCheck(PassedOn),
     LoopBench(dev::loop_bench::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    xtask::process::exit_on_signal();
     let result = Workbook::locate().and_then(|workbook| {
         if let Some(warning) = workbook.shared_target_warning() {
             eprintln!("warning: {warning}");
@@ -77,14 +87,16 @@ fn main() -> ExitCode {
             Command::Console(args) => learn::console::run(&workbook, args),
             Command::Fetch(args) => learn::fetch::run(&workbook, args),
             Command::Bench(args) => bench::run(&workbook, args),
-            Command::Classroom(args) => classroom::run(&workbook, args),
+            Command::Classroom(args) => run_binary(&workbook, "classroom", args.args),
             Command::Join(args) => learn::join::run(&workbook, args),
-            Command::Leave(args) => learn::join::leave(&workbook, args),
+            Command::Leave => learn::join::leave(&workbook),
             Command::Dev(DevCommand::Verify(args)) | Command::Verify(args) => {
                 dev::verify::run(&workbook, args)
             }
             Command::Dev(DevCommand::CaptureConsole(args)) => dev::capture::run(&workbook, args),
-            Command::Dev(DevCommand::ConsoleCheck(args)) => dev::console_check(&workbook, args),
+            Command::Dev(DevCommand::ConsoleCheck(args)) => {
+                run_binary(&workbook, "console-check", args.args)
+            }
             Command::Dev(DevCommand::LoopBench(args)) => dev::loop_bench::run(&workbook, args),
         }
     });

@@ -1,12 +1,9 @@
 //! A lab's server and its traffic, built and run outside cargo with
 //! tokio-console on: what `console`, `dev capture-console` and
-//! `dev console-check` share.
-//!
-//! The server is started on 127.0.0.1 with `TOKIO_CONSOLE=1`, and is ready
-//! once it prints `listening on http://<address>`. The traffic is the lab's
-//! `examples/traffic.rs`, run with the server's URL; it prints one report
-//! line per observation. Both are supervised children, so they never
-//! outlive the tool.
+//! `dev console-check` share. The server is ready once it prints
+//! `listening on http://<address>`; the traffic (the lab's
+//! `examples/traffic.rs`) prints a report line per observation. Both are
+//! supervised children, so they never outlive the tool.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -15,7 +12,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 
 use crate::cargo;
 use crate::process::{self, Supervised};
@@ -40,18 +37,7 @@ pub enum Variant {
 
 impl Variant {
     pub fn name(self) -> &'static str {
-        match self {
-            Variant::Lab => "starter",
-            Variant::Solution => "solution",
-        }
-    }
-
-    /// The crate's folder.
-    pub fn dir(self, lab: &Lab) -> PathBuf {
-        match self {
-            Variant::Lab => lab.dir.clone(),
-            Variant::Solution => lab.solution_dir(),
-        }
+        if self == Variant::Lab { "starter" } else { "solution" }
     }
 }
 
@@ -62,73 +48,59 @@ pub enum Echo {
     Hidden,
 }
 
-/// The two ports a console session listens on (both on 127.0.0.1).
+/// The lab's HTTP port (0: the server picks) and console-subscriber's port,
+/// both on 127.0.0.1.
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
-    /// The lab's HTTP server; 0 lets the server pick.
     pub server: u16,
-    /// console-subscriber's gRPC server, which tokio-console connects to.
     pub console: u16,
 }
 
 impl Ports {
-    /// The ports asked for, else the usual ones (8080, 6669) when free,
-    /// else free ones.
+    /// The ports asked for, else 8080 and 6669 when free, else free ones.
     pub fn choose(server: Option<u16>, console: Option<u16>) -> Result<Ports> {
-        let server = server.unwrap_or(if port_is_free(8080) { 8080 } else { 0 });
-        let console = match console {
-            Some(port) => port,
-            None if port_is_free(6669) => 6669,
-            None => free_port()?,
-        };
+        let if_free = |port| Some(port).filter(|&port| port_is_free(port));
+        let server = server.or_else(|| if_free(8080)).unwrap_or(0);
+        let console = console.or_else(|| if_free(6669)).map_or_else(free_port, Ok)?;
         Ok(Ports { server, console })
     }
 
-    /// Free ports for both (for scripts, which must not collide with a
-    /// learner's session).
+    /// Free ports, for scripts (never a learner's 8080 and 6669).
     pub fn any_free() -> Result<Ports> {
         Ok(Ports { server: 0, console: free_port()? })
     }
 }
 
-fn port_is_free(port: u16) -> bool {
+pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
-/// A port that was free a moment ago (the OS picks it).
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
     Ok(listener.local_addr()?.port())
 }
 
-/// A lab's server and traffic executables, and the library path they need
-/// (see [`cargo::library_path`]).
+/// A lab's server and traffic executables, and the library path they need.
 pub struct LabExecutables {
     server: PathBuf,
-    /// The lab's `examples/traffic.rs`, if it has one.
     traffic: Option<PathBuf>,
     library_path: (&'static str, std::ffi::OsString),
 }
 
 impl LabExecutables {
-    /// Builds the lab's server (`cargo build -p <package> --bin <package>`)
-    /// and, if the lab has one, its traffic (`--example traffic --features
-    /// traffic`: the feature keeps `cargo test -p <lab>` from building it).
+    /// Builds the lab's server and, if it has one, its traffic (`--example
+    /// traffic --features traffic`: the feature keeps `cargo test` from
+    /// building it).
     pub fn build(workbook: &Workbook, lab: &Lab, variant: Variant) -> Result<LabExecutables> {
-        let package = match variant {
-            Variant::Lab => lab.slug.clone(),
-            Variant::Solution => lab.solution_package(),
-        };
-        anstream::println!(
-            "{} {} ({})",
-            paint(ui::STRONG, "Building"),
-            lab.label(),
-            variant.name()
-        );
+        let package =
+            if variant == Variant::Lab { lab.slug.clone() } else { lab.solution_package() };
+        let (building, label, name) = (paint(ui::STRONG, "Building"), lab.label(), variant.name());
+        anstream::println!("{building} {label} ({name})");
         if std::env::var_os("RUSTFLAGS").is_some() {
-            let note = "(ignoring RUSTFLAGS from your environment: it would replace the \
-                        `--cfg tokio_unstable` of .cargo/config.toml that tokio-console needs)";
-            ui::note(note);
+            ui::note(
+                "(ignoring RUSTFLAGS from your environment: it would replace the \
+                 `--cfg tokio_unstable` of .cargo/config.toml that tokio-console needs)",
+            );
         }
         let has_traffic = lab.dir.join("examples").join("traffic.rs").is_file();
         let mut args = vec!["--package", &package, "--bin", &package];
@@ -140,63 +112,73 @@ impl LabExecutables {
         // and the next build of another lab would replace it under us.
         let private = workbook.target_dir.join("workbook").join("console").join(&package);
         std::fs::create_dir_all(&private)?;
-        let find = |name: &str| -> Option<PathBuf> {
+        let copy = |name: &str| -> Option<PathBuf> {
             let built = built.iter().find(|e| e.name == name)?;
             let copy = private.join(built.path.file_name()?);
-            // Copied beside, then renamed: the old copy may still be running
-            // (another session of this lab), and a running file cannot be
-            // written over, but it can be replaced.
-            let fresh = private.join(format!(".{}.{}", built.name, std::process::id()));
+            // A running copy cannot be written over, but it can be replaced.
+            let fresh = private.join(format!(".{name}.{}", std::process::id()));
             std::fs::copy(&built.path, &fresh).ok()?;
-            std::fs::rename(&fresh, &copy).ok()?;
-            Some(copy)
+            std::fs::rename(&fresh, &copy).is_ok().then_some(copy)
         };
-        let traffic = match has_traffic {
-            true => Some(find("traffic").context("cargo built no traffic example")?),
-            false => None,
-        };
-        Ok(LabExecutables {
-            library_path: cargo::library_path(workbook),
-            server: find(&package).context("cargo built no executable for the lab's server")?,
-            traffic,
-        })
+        let traffic =
+            has_traffic.then(|| copy("traffic").context("cargo built no traffic example"));
+        let traffic = traffic.transpose()?;
+        let server = copy(&package).context("cargo built no executable for the lab's server")?;
+        Ok(LabExecutables { server, traffic, library_path: cargo::library_path(workbook) })
     }
 
-    /// Whether the lab has traffic of its own.
-    pub fn has_traffic(&self) -> bool {
-        self.traffic.is_some()
-    }
-
-    /// A command that runs `executable`, one of these, outside cargo.
     fn command(&self, executable: &Path) -> Command {
         let mut command = Command::new(executable);
-        command.env(self.library_path.0, &self.library_path.1);
+        command.env(self.library_path.0, &self.library_path.1).stdin(Stdio::null());
         command
     }
 
-    /// Starts the server on `ports` with the console enabled, and waits
-    /// until it listens.
+    /// Starts the server with the console on, and waits until it listens.
     pub fn start_server(&self, lab: &Lab, ports: Ports, echo: Echo) -> Result<RunningServer> {
-        RunningServer::start(self.command(&self.server), lab, ports, echo)
+        let mut command = self.command(&self.server);
+        let console = SocketAddr::from((Ipv4Addr::LOCALHOST, ports.console));
+        command.args(["--port", &ports.server.to_string()]).env_remove("PORT");
+        command.envs([("TOKIO_CONSOLE", "1"), ("TOKIO_CONSOLE_BIND", &console.to_string())]);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = Supervised::spawn(&mut command)
+            .with_context(|| format!("could not start {:?}", command.get_program()))?;
+        // Both outputs through one channel: read until "listening on", then shown.
+        let (lines_tx, lines) = mpsc::channel::<String>();
+        process::forward_lines(child.child().stderr.take().expect("piped"), lines_tx.clone());
+        process::forward_lines(child.child().stdout.take().expect("piped"), lines_tx);
+        let show = move |line: &str| {
+            if echo == Echo::Shown {
+                anstream::println!("{} {line}", paint(ui::DIM, "  server |"));
+            }
+        };
+        let started = Instant::now();
+        let addr = loop {
+            let left = STARTUP_LIMIT.saturating_sub(started.elapsed());
+            let Ok(line) = lines.recv_timeout(left) else {
+                let exited = child.try_wait().ok().flatten();
+                let exited = exited.map(|s| format!(" (it exited: {s})")).unwrap_or_default();
+                let (label, limit) = (lab.label(), STARTUP_LIMIT.as_secs());
+                bail!("{label} did not start listening within {limit} s{exited}");
+            };
+            show(&line);
+            ensure!(
+                !line.contains("tokio-console: NOT enabled"),
+                "the server was built without `--cfg tokio_unstable` (see its message above), \
+                 so tokio-console cannot connect"
+            );
+            if let Some(addr) = listening_address(&line) {
+                break addr;
+            }
+        };
+        thread::spawn(move || lines.into_iter().for_each(|line| show(&line)));
+        Ok(RunningServer { child, addr, console })
     }
 
     /// Starts the lab's traffic against `server`, if the lab has traffic.
     pub fn start_traffic(&self, server: SocketAddr, echo: Echo) -> Result<Option<Traffic>> {
         let Some(traffic) = &self.traffic else { return Ok(None) };
-        Traffic::start(self.command(traffic), server, echo).map(Some)
-    }
-}
-
-/// The lab's traffic, running against a server; its report lines are kept
-/// (and shown as `traffic | ...` with [`Echo::Shown`]). Stopped when dropped.
-pub struct Traffic {
-    _child: Supervised,
-    reported: Arc<Mutex<Vec<String>>>,
-}
-
-impl Traffic {
-    fn start(mut command: Command, server: SocketAddr, echo: Echo) -> Result<Traffic> {
-        command.arg(format!("http://{server}")).stdin(Stdio::null()).stdout(Stdio::piped());
+        let mut command = self.command(traffic);
+        command.arg(format!("http://{server}")).stdout(Stdio::piped());
         let mut child = Supervised::spawn(&mut command).context("could not start the traffic")?;
         let (lines_tx, lines) = mpsc::channel();
         process::forward_lines(child.child().stdout.take().expect("stdout is piped"), lines_tx);
@@ -210,10 +192,17 @@ impl Traffic {
                 keep.lock().expect("no panic while holding it").push(line);
             }
         });
-        Ok(Traffic { _child: child, reported })
+        Ok(Some(Traffic { _child: child, reported }))
     }
+}
 
-    /// The last `count` lines reported so far.
+/// The lab's traffic, running; its report lines are kept. Stopped when dropped.
+pub struct Traffic {
+    _child: Supervised,
+    reported: Arc<Mutex<Vec<String>>>,
+}
+
+impl Traffic {
     pub fn last_reported(&self, count: usize) -> Vec<String> {
         let reported = self.reported.lock().expect("no panic while holding it");
         reported[reported.len().saturating_sub(count)..].to_vec()
@@ -227,81 +216,18 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where tokio-console connects.
     pub console: SocketAddr,
-    /// Tells when the server exits on its own (its stdout closes).
-    closed: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl RunningServer {
-    fn start(mut command: Command, lab: &Lab, ports: Ports, echo: Echo) -> Result<RunningServer> {
-        let console = SocketAddr::from((Ipv4Addr::LOCALHOST, ports.console));
-        command
-            .args(["--port", &ports.server.to_string()])
-            .env("TOKIO_CONSOLE", "1")
-            .env("TOKIO_CONSOLE_BIND", console.to_string())
-            .env_remove("PORT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = Supervised::spawn(&mut command)
-            .with_context(|| format!("could not start {:?}", command.get_program()))?;
-
-        // Both outputs go through one channel: lines until "listening on",
-        // then shown as they come.
-        let (lines_tx, lines) = mpsc::channel::<String>();
-        let stderr = child.child().stderr.take().expect("stderr is piped");
-        process::forward_lines(stderr, lines_tx.clone());
-        let stdout = child.child().stdout.take().expect("stdout is piped");
-        let stdout_done = process::forward_lines(stdout, lines_tx);
-        let show = move |line: &str| {
-            if echo == Echo::Shown {
-                anstream::println!("{} {line}", paint(ui::DIM, "  server |"));
-            }
-        };
-        let started = Instant::now();
-        let addr = loop {
-            let Ok(line) = lines.recv_timeout(STARTUP_LIMIT.saturating_sub(started.elapsed()))
-            else {
-                let exited = child.try_wait().ok().flatten().map(|s| format!(" (it exited: {s})"));
-                bail!(
-                    "{} did not start listening within {} s{}",
-                    lab.label(),
-                    STARTUP_LIMIT.as_secs(),
-                    exited.unwrap_or_default()
-                );
-            };
-            show(&line);
-            if line.contains("tokio-console: NOT enabled") {
-                bail!(
-                    "the server was built without `--cfg tokio_unstable` (see its message above), \
-                     so tokio-console cannot connect"
-                );
-            }
-            if let Some(addr) = listening_address(&line) {
-                break addr;
-            }
-        };
-        thread::spawn(move || lines.into_iter().for_each(|line| show(&line)));
-        let (closed_tx, closed) = tokio::sync::oneshot::channel();
-        thread::spawn(move || {
-            let _ = stdout_done.join();
-            let _ = closed_tx.send(());
-        });
-        Ok(RunningServer { child, addr, console, closed: Some(closed) })
-    }
-
     /// Completes when the server exits by itself, saying so.
     pub async fn exited(&mut self) -> &'static str {
-        match self.closed.take() {
-            Some(closed) => {
-                let _ = closed.await;
-                SERVER_EXITED
-            }
-            None => std::future::pending().await,
+        while matches!(self.child.try_wait(), Ok(None)) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        SERVER_EXITED
     }
 
-    /// Stops the server (SIGTERM, then SIGKILL after a grace period) and
-    /// says how it ended.
+    /// Stops the server (SIGTERM, then SIGKILL) and says how it ended.
     pub fn stop(mut self) -> String {
         let port = self.addr.port();
         match self.child.stop(process::GRACE) {
@@ -314,33 +240,8 @@ impl RunningServer {
     }
 }
 
-/// `hello listening on http://127.0.0.1:8080 (Ctrl-C to stop)` -> the address:
-/// how every lab server says where it listens.
-fn listening_address(line: &str) -> Option<SocketAddr> {
+/// `hello listening on http://127.0.0.1:8080 (Ctrl-C to stop)` -> the address.
+pub fn listening_address(line: &str) -> Option<SocketAddr> {
     let (_, rest) = line.split_once("listening on http://")?;
     rest.split_whitespace().next()?.trim_end_matches('/').parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn busy_ports_are_replaced_by_free_ones() {
-        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let port = taken.local_addr().unwrap().port();
-        assert!(!port_is_free(port));
-        let ports = Ports::choose(Some(1234), Some(port)).unwrap();
-        assert_eq!((ports.server, ports.console), (1234, port), "asked-for ports are kept");
-        let free = Ports::any_free().unwrap();
-        assert!(port_is_free(free.console));
-        assert_eq!(free.server, 0);
-    }
-
-    #[test]
-    fn the_address_is_read_from_a_servers_line() {
-        let line = "cancellation listening on http://127.0.0.1:41234 (Ctrl-C to stop)";
-        assert_eq!(listening_address(line), Some("127.0.0.1:41234".parse().unwrap()));
-        assert_eq!(listening_address("upstream (/ok) on http://127.0.0.1:1"), None);
-    }
 }

@@ -1,10 +1,6 @@
-//! Friendly terminal output, coloured only when it goes to a terminal.
-//!
-//! The tool prints through [`anstream`]'s `println!`, which drops the colour
-//! codes when the output is a pipe or a file and honours `NO_COLOR` and
-//! `CLICOLOR_FORCE`, so logs and tests see plain text. The styles here say
-//! what a piece of text *is* (a command to type, a passing check), not how it
-//! looks.
+//! Terminal output: [`anstream`]'s `println!` drops the colours off a
+//! terminal (and honours `NO_COLOR`); the styles say what a piece of text
+//! *is*, not how it looks.
 
 use std::fmt::Display;
 use std::io::{BufRead, IsTerminal, Write};
@@ -38,24 +34,18 @@ pub fn command(text: impl Display) -> String {
 
 /// `text` wrapped at `width` columns, each line starting with `indent`.
 pub fn wrap(text: &str, indent: &str, width: usize) -> String {
-    let mut out = String::new();
+    let mut lines = Vec::new();
     for paragraph in text.lines() {
-        let mut line = String::from(indent);
+        let mut line = String::new();
         for word in unbreakable_words(paragraph) {
-            if line.len() > indent.len() && line.len() + 1 + word.len() > width {
-                out.push_str(line.trim_end());
-                out.push('\n');
-                line = String::from(indent);
+            if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > width {
+                lines.push(std::mem::take(&mut line));
             }
-            if line.len() > indent.len() {
-                line.push(' ');
-            }
-            line.push_str(&word);
+            line = if line.is_empty() { word } else { format!("{line} {word}") };
         }
-        out.push_str(line.trim_end());
-        out.push('\n');
+        lines.push(line);
     }
-    out
+    lines.iter().map(|line| format!("{indent}{line}").trim_end().to_owned() + "\n").collect()
 }
 
 /// The words of `text`, a `code span` counting as one word: a command in a
@@ -65,10 +55,7 @@ fn unbreakable_words(text: &str) -> Vec<String> {
     let mut in_code = false;
     for word in text.split_whitespace() {
         match words.last_mut() {
-            Some(last) if in_code => {
-                last.push(' ');
-                last.push_str(word);
-            }
+            Some(last) if in_code => last.extend([" ", word]),
             _ => words.push(word.to_owned()),
         }
         in_code ^= word.matches('`').count() % 2 == 1;
@@ -76,7 +63,6 @@ fn unbreakable_words(text: &str) -> Vec<String> {
     words
 }
 
-/// Prints a line of less important text (dimmed).
 pub fn note(text: impl Display) {
     anstream::println!("{}", paint(DIM, text));
 }
@@ -87,7 +73,6 @@ pub fn progress_bar(done: usize, total: usize, width: usize) -> String {
     format!("[{}{}]", paint(PASS, "#".repeat(filled)), paint(DIM, ".".repeat(width - filled)))
 }
 
-/// `text` with `prefix` before each line.
 pub fn indent(text: &str, prefix: &str) -> String {
     text.lines().map(|line| format!("{prefix}{line}")).collect::<Vec<_>>().join("\n")
 }
@@ -104,43 +89,16 @@ pub fn confirm(question: &str) -> bool {
         // Echo the piped answer, so the transcript reads naturally.
         anstream::eprintln!("{}", answer.trim());
     }
-    matches!(read, Ok(n) if n > 0)
-        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    read.is_ok_and(|n| n > 0) && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// The last lines of a run of many checks (`verify`, `console-check`): the
 /// failed ones, the time taken, and `<name>: N passed, M failed`.
 pub fn summary(name: &str, passed: usize, failed: &[String], started: Instant) -> ExitCode {
     if !failed.is_empty() {
-        println!("\nFailed:");
-        failed.iter().for_each(|name| println!("  {name}"));
+        println!("\nFailed:\n  {}", failed.join("\n  "));
     }
     println!("(took {:.0} s)", started.elapsed().as_secs_f64());
     println!("{name}: {passed} passed, {} failed", failed.len());
     if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_text_is_wrapped_at_the_width_with_an_indent() {
-        let wrapped = wrap("one two three four five six", "  ", 12);
-        assert_eq!(wrapped, "  one two\n  three four\n  five six\n");
-    }
-
-    #[test]
-    fn words_and_code_spans_are_never_split_and_lines_are_kept() {
-        let wrapped = wrap("a `cargo xtask hint hello` b c\nabcdefghijklm", "", 10);
-        assert_eq!(wrapped, "a\n`cargo xtask hint hello`\nb c\nabcdefghijklm\n");
-    }
-
-    #[test]
-    fn the_progress_bar_is_filled_in_proportion() {
-        let bar = anstream::adapter::strip_str(&progress_bar(1, 4, 8)).to_string();
-        assert_eq!(bar, "[##......]");
-        let empty = anstream::adapter::strip_str(&progress_bar(0, 0, 4)).to_string();
-        assert_eq!(empty, "[....]");
-    }
 }

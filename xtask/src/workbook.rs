@@ -1,15 +1,7 @@
-//! The workbook on disk: where it is, and its labs with what their `lab.toml` says.
-//!
-//! A lab is a folder `labs/NN-slug/` (two-digit order number, then the slug)
-//! holding a crate whose package name is the slug, and a `lab.toml` (the
-//! format is documented once, in CONTRIBUTING.md). Its chapter is
-//! `book/src/NN-slug.md`, its solution the crate `solutions/NN-slug`
-//! (package `slug-solution`). Everything the tool knows about a lab comes from
-//! that folder, so adding a lab touches no code here.
-//!
-//! Every verb reads the labs through this module, so the rules are checked in
-//! one place, with errors that say how to fix them. Labs are keyed by slug;
-//! the number only orders them.
+//! The workbook on disk: where it is, and its labs as their folders and
+//! `lab.toml` say (CONTRIBUTING.md documents both). Every verb reads the labs
+//! through here, so the rules are checked in one place, with errors that say
+//! how to fix them. Labs are keyed by slug; the number only orders them.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -23,31 +15,26 @@ use serde::Deserialize;
 pub struct Workbook {
     /// The repository root (holds `Cargo.toml`, `labs/`, `book/`).
     pub root: PathBuf,
-    /// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
+    /// `CARGO_TARGET_DIR`, else `<root>/target`.
     pub target_dir: PathBuf,
 }
 
 impl Workbook {
-    /// The workbook around the current directory: the first folder upward
-    /// that holds both `Cargo.toml` and `labs/`. Found at run time, never
-    /// fixed when the tool was compiled: a tool built in another clone (a
-    /// shared target directory) must act on *this* clone.
+    /// The first folder upward holding `Cargo.toml` and `labs/`: found at
+    /// run time, so that a tool built in another clone acts on *this* one.
     pub fn locate() -> Result<Self> {
         let here = std::env::current_dir().context("reading the current directory")?;
-        match here
-            .ancestors()
-            .find(|dir| dir.join("Cargo.toml").is_file() && dir.join("labs").is_dir())
-        {
-            Some(root) => Ok(Self::at(root.to_path_buf())),
-            None => bail!(
+        let is_root = |dir: &&Path| dir.join("Cargo.toml").is_file() && dir.join("labs").is_dir();
+        let Some(root) = here.ancestors().find(is_root) else {
+            bail!(
                 "not inside the workbook: no folder from {} upward holds Cargo.toml and labs/. \
                  Run `cargo xtask` inside your clone of the workbook.",
                 here.display()
-            ),
-        }
+            )
+        };
+        Ok(Self::at(root.to_path_buf()))
     }
 
-    /// The workbook rooted at `root`.
     pub fn at(root: PathBuf) -> Self {
         let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
             Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
@@ -58,16 +45,16 @@ impl Workbook {
     }
 
     /// Where `cargo xtask book` records the address it serves the book at
-    /// while it runs (`http://127.0.0.1:<port>`); lab-support's links read it.
+    /// (lab-support's links read it too).
     pub fn served_book_record(&self) -> PathBuf {
         self.target_dir.join("book-url")
     }
 
     /// `text` with links to the book's default address moved to where the
-    /// book is served now, if it is served elsewhere.
+    /// book is served now.
     pub fn book_links(&self, text: &str) -> String {
         const DEFAULT: &str = "http://127.0.0.1:3000";
-        match std::fs::read_to_string(self.served_book_record()) {
+        match fs::read_to_string(self.served_book_record()) {
             Ok(served) if served.trim().starts_with("http://127.0.0.1:") => {
                 text.replace(DEFAULT, served.trim())
             }
@@ -75,12 +62,8 @@ impl Workbook {
         }
     }
 
-    /// Why a `CARGO_TARGET_DIR` outside this checkout is a hazard, if it is
-    /// one: the path crates of two clones get the same artifact names
-    /// (cargo#12516), so `cargo test -p hello` in one clone can run the
-    /// other clone's build. (The workbook's `.cargo/config.toml` sets
-    /// `build.target-dir`, which beats a global config; only the variable
-    /// overrides it.)
+    /// A warning if `CARGO_TARGET_DIR` points outside this checkout: two
+    /// clones' path crates get the same artifact names (cargo#12516).
     pub fn shared_target_warning(&self) -> Option<String> {
         (!self.target_dir.starts_with(&self.root)).then(|| {
             format!(
@@ -94,8 +77,7 @@ impl Workbook {
 
     /// `path` relative to the root, for messages.
     pub fn relative(&self, path: &Path) -> String {
-        let relative = path.strip_prefix(&self.root).unwrap_or(path);
-        relative.display().to_string()
+        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
     }
 
     /// The chapter of `lab`, `book/src/NN-slug.md`.
@@ -103,32 +85,17 @@ impl Workbook {
         self.root.join("book").join("src").join(format!("{}.md", lab.folder_name()))
     }
 
-    /// Every lab under `labs/`, in order, with the broken ones apart so a
-    /// caller (such as `verify`) can report each problem against its lab.
+    /// Every lab under `labs/`, in order, and apart the broken ones.
     pub fn labs(&self) -> Result<(Vec<Lab>, Vec<BrokenLab>)> {
         let labs_dir = self.root.join("labs");
         let entries =
             fs::read_dir(&labs_dir).with_context(|| format!("reading {}", labs_dir.display()))?;
-        let mut dirs: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|entry| entry.path().is_dir() && entry.file_name() != SUPPORT_DIR)
-            .map(|entry| entry.path())
-            .collect();
+        let mut dirs: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).collect();
+        dirs.retain(|dir| dir.is_dir() && !dir.ends_with(SUPPORT_DIR));
         dirs.sort();
         let (mut labs, mut broken) = (Vec::<Lab>::new(), Vec::new());
         for dir in dirs {
-            match self.load(&dir) {
-                // Numbers must be unique: two folders `03-a` and `03-b` would
-                // make "lab 3" ambiguous.
-                Ok(lab) if labs.iter().any(|other| other.number == lab.number) => {
-                    broken.push(BrokenLab {
-                        error: anyhow::anyhow!(
-                            "another lab has the number {:02}; every lab needs its own",
-                            lab.number
-                        ),
-                        dir,
-                    })
-                }
+            match self.load(&dir, &labs) {
                 Ok(lab) => labs.push(lab),
                 Err(error) => broken.push(BrokenLab { dir, error }),
             }
@@ -136,9 +103,8 @@ impl Workbook {
         Ok((labs, broken))
     }
 
-    /// The lab the learner named: by slug (`overload`), number (`3`, `03`) or
-    /// folder (`labs/03-overload`). Another lab's broken `lab.toml` does not
-    /// get in the way; the named lab's does, with the reason.
+    /// The lab named by slug (`overload`), number (`3`, `03`) or folder
+    /// (`labs/03-overload`); only its own broken `lab.toml` gets in the way.
     pub fn lab(&self, name: &str) -> Result<Lab> {
         let (labs, broken) = self.labs()?;
         let wanted = name.trim().trim_end_matches(['/', '\\']);
@@ -147,7 +113,7 @@ impl Workbook {
             let (number, slug) = folder.split_once('-').unwrap_or((folder, ""));
             folder == wanted
                 || slug == wanted
-                || (number.parse::<u32>().ok()).is_some_and(|n| wanted.parse() == Ok(n))
+                || number.parse::<u32>().is_ok_and(|n| wanted.parse() == Ok(n))
         };
         if let Some(lab) = labs.iter().find(|lab| named(&lab.folder_name())) {
             return Ok(lab.clone());
@@ -158,19 +124,17 @@ impl Workbook {
                 bail!("labs/{folder} cannot be loaded: {:#}", lab.error);
             }
         }
-        let known: Vec<String> = labs.iter().map(Lab::label).collect();
-        match labs.first() {
-            None => bail!("there is no lab named {wanted:?}: no labs were found under labs/"),
-            Some(first) => bail!(
-                "there is no lab named {wanted:?}. The labs are:\n  {}\nName one by slug (e.g. {}) or number.",
-                known.join("\n  "),
-                first.slug
-            ),
-        }
+        let Some(Lab { slug, .. }) = labs.first() else {
+            bail!("there is no lab named {wanted:?}: no labs were found under labs/")
+        };
+        let known = labs.iter().map(Lab::label).collect::<Vec<_>>().join("\n  ");
+        bail!(
+            "there is no lab named {wanted:?}. The labs are:\n  {known}\nName one by slug (e.g. \
+             {slug}) or number."
+        )
     }
 
-    /// The labs named (see [`Workbook::lab`]), or without names every lab
-    /// for which `by_default` holds: for the maintainer's verbs.
+    /// The labs named, or without names every lab for which `by_default` holds.
     pub fn labs_named(&self, names: &[String], by_default: fn(&Lab) -> bool) -> Result<Vec<Lab>> {
         match names {
             [] => Ok(self.labs()?.0.into_iter().filter(by_default).collect()),
@@ -178,8 +142,8 @@ impl Workbook {
         }
     }
 
-    /// Loads and checks one lab folder.
-    fn load(&self, dir: &Path) -> Result<Lab> {
+    /// Loads and checks one lab folder, given the labs loaded before it.
+    fn load(&self, dir: &Path, others: &[Lab]) -> Result<Lab> {
         let folder = dir
             .file_name()
             .and_then(|n| n.to_str())
@@ -193,8 +157,8 @@ impl Workbook {
         let cargo_text = fs::read_to_string(dir.join("Cargo.toml"))
             .with_context(|| format!("{folder} has no readable Cargo.toml"))?;
         let cargo: toml::Table = toml::from_str(&cargo_text).context("Cargo.toml is not valid")?;
-        let package = cargo.get("package").and_then(|package| package.get("name"));
-        let package = package.and_then(toml::Value::as_str).unwrap_or_default();
+        let package =
+            cargo.get("package").and_then(|p| p.get("name")?.as_str()).unwrap_or_default();
         ensure!(
             package == slug,
             "Cargo.toml names the package {package:?} but the folder says the slug is {slug:?}; \
@@ -211,44 +175,41 @@ impl Workbook {
         }
         ensure!(lab.minutes > 0, "lab.toml says minutes = 0");
         ensure!(self.chapter(&lab).is_file(), "its chapter book/src/{folder}.md does not exist");
+        ensure!(
+            others.iter().all(|other| other.number != number),
+            "another lab has the number {number:02}; every lab needs its own"
+        );
         Ok(lab)
     }
 }
 
-/// One lab: its `labs/NN-slug/lab.toml`, checked, and its folder. Unknown
-/// keys are refused, so that a typo such as `fail = ...` cannot silently
-/// drop the declared failures.
+/// One lab: its folder and its `lab.toml`, checked. Unknown keys are
+/// refused, so that a typo (`fail = ...`) cannot drop the declared failures.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lab {
-    /// The order number, from the folder name (`03-overload` -> 3).
+    /// From the folder name (`03-overload` -> 3, "overload").
     #[serde(skip)]
     pub number: u32,
-    /// The stable id, from the folder name; also the package name.
     #[serde(skip)]
     pub slug: String,
     pub title: String,
-    /// How long the lab takes in a workshop.
     pub minutes: u32,
-    /// Progressive hints, gentlest first.
+    /// Gentlest first.
     pub hints: Vec<String>,
-    /// Ladders of hints of their own for some tests (a lab with several
-    /// bugs): test name -> hints, gentlest first.
+    /// A test's own ladder of hints, by test name.
     #[serde(default)]
     pub hints_for: BTreeMap<String, Vec<String>>,
-    /// Test name -> a phrase its failure message must contain on the starter.
+    /// Test name -> a phrase of its failure message on the starter.
     #[serde(default)]
     pub fails: BTreeMap<String, String>,
-    /// What `cargo xtask console` says about the lab.
     #[serde(default)]
     pub console: ConsoleSection,
-    /// What `check` shows once the lab passes.
     #[serde(default)]
     pub reflect: Reflect,
-    /// Compile errors learners of this lab are known to meet, explained.
     #[serde(default)]
     pub traps: Vec<Trap>,
-    /// The lab's folder, `<root>/labs/NN-slug`.
+    /// `<root>/labs/NN-slug`.
     #[serde(skip)]
     pub dir: PathBuf,
 }
@@ -264,8 +225,8 @@ impl Lab {
         format!("{:02} {}", self.number, self.slug)
     }
 
-    /// The hints for a learner whose first failing test is `failing`: that
-    /// test's own ladder if it has one (with its name), else the lab's.
+    /// The hints for the first failing test: its own ladder (with its
+    /// name), else the lab's.
     pub fn hints_for(&self, failing: Option<&str>) -> (Option<&str>, &[String]) {
         match failing.and_then(|test| self.hints_for.get_key_value(test)) {
             Some((test, hints)) => (Some(test.as_str()), hints),
@@ -273,8 +234,7 @@ impl Lab {
         }
     }
 
-    /// A sort key putting tests in the order they appear in `tests/lab.rs`
-    /// (the order the lab's author chose), unknown ones last.
+    /// A sort key: tests in their order in `tests/lab.rs`, unknown ones last.
     pub fn test_order(&self) -> impl Fn(&str) -> usize + use<> {
         let source = fs::read_to_string(self.dir.join("tests").join("lab.rs")).unwrap_or_default();
         move |name: &str| {
@@ -290,8 +250,7 @@ impl Lab {
 
     /// Cargo's arguments that select the lab and its solution.
     pub fn package_args(&self) -> [String; 4] {
-        let package = "--package".to_owned();
-        [package.clone(), self.slug.clone(), package, self.solution_package()]
+        ["--package".into(), self.slug.clone(), "--package".into(), self.solution_package()]
     }
 
     /// The solution crate, `<root>/solutions/NN-slug`.
@@ -302,56 +261,41 @@ impl Lab {
     }
 }
 
-/// The `[console]` table of `lab.toml`: words for `cargo xtask console`.
+/// The `[console]` table: what `console` says, what `capture-console`
+/// saves, what `console-check` proves.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ConsoleSection {
-    /// What the lab's `examples/traffic.rs` does.
     pub traffic: Option<String>,
-    /// What to look for in tokio-console on the starter.
     pub starter: Option<String>,
-    /// What to look for on the solution.
     pub solution: Option<String>,
-    /// The screens `cargo xtask dev capture-console` saves for the book.
-    #[serde(default)]
     pub screens: Vec<Screen>,
-    /// The words above as claims `cargo xtask dev console-check` proves
-    /// (its crate, `xtask/console-check`, reads them).
+    /// Read by the crate `xtask/console-check`.
     pub check: Option<toml::Table>,
 }
 
-/// A compile error learners are known to meet (`[[traps]]` in `lab.toml`).
+/// `[[traps]]`: a piece of a compiler error, and what it likely means.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Trap {
-    /// A piece of the compiler's message that gives the trap away.
     pub error: String,
-    /// One line: the likely cause, and the chapter section to read.
     pub says: String,
 }
 
-/// The `[reflect]` table of `lab.toml`: what a learner is shown once the lab
-/// passes, to look back on what the fix taught.
+/// `[reflect]`: what `check` shows once the lab passes.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Reflect {
-    /// What the reference fix changed, and why it works.
     pub fix: Option<String>,
-    /// Fixes that look right but are not, each with why.
-    #[serde(default)]
     pub looks_right: Vec<String>,
-    /// Stretch tasks, each with an opt-in test (`cargo test -p <lab> -- --ignored`).
-    #[serde(default)]
     pub stretch: Vec<String>,
 }
 
-/// One tokio-console screen to capture: the keys that lead to it.
+/// `[[console.screens]]`: a screen's name and the tmux keys that lead to it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Screen {
-    /// Part of the file name: `tasks` (the task list) or `task` (one task).
     pub name: String,
-    /// tmux key names, sent one by one after the previous screen.
     #[serde(default)]
     pub keys: Vec<String>,
 }
@@ -368,19 +312,15 @@ pub struct BrokenLab {
 
 /// `03-overload` -> (3, "overload").
 fn parse_folder_name(folder: &str) -> Result<(u32, &str)> {
-    let parsed = folder.split_once('-').filter(|(digits, slug)| {
-        digits.len() == 2 && digits.bytes().all(|b| b.is_ascii_digit()) && !slug.is_empty()
-    });
-    match parsed {
-        Some((digits, slug)) => Ok((digits.parse()?, slug)),
-        None => bail!(
-            "labs/{folder} is not named NN-slug (two digits, a dash, the slug, e.g. 03-overload)"
-        ),
-    }
+    let (digits, slug) = folder.split_once('-').unwrap_or_default();
+    ensure!(
+        digits.len() == 2 && digits.bytes().all(|b| b.is_ascii_digit()) && !slug.is_empty(),
+        "labs/{folder} is not named NN-slug (two digits, a dash, the slug, e.g. 03-overload)"
+    );
+    Ok((digits.parse()?, slug))
 }
 
-/// Writes `text` to `path` through a temporary file beside it, so that an
-/// interrupted write never leaves half a file.
+/// Writes through a temporary file, so that a write never leaves half a file.
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let temporary = path.with_extension("tmp");
     fs::write(&temporary, text)
@@ -394,21 +334,13 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name();
-            let name = name.to_string_lossy();
             match entry.file_type() {
-                _ if is_noise(&name) => {}
-                Ok(kind) if kind.is_dir() => {
-                    if name != "target" {
-                        pending.push(entry.path());
-                    }
-                }
-                Ok(_) => files.push(entry.path()),
-                Err(_) => {}
+                Ok(_) if is_noise(&name.to_string_lossy()) => {}
+                Ok(kind) if kind.is_dir() && name != "target" => pending.push(entry.path()),
+                Ok(kind) if !kind.is_dir() => files.push(entry.path()),
+                _ => {}
             }
         }
     }

@@ -32,6 +32,8 @@ const HELP: &[(&str, &str)] = &[
     ("book", "--build-only"),
     ("console", "--solution"),
     ("fetch", "offline"),
+    ("join", "--code"),
+    ("leave", "stops sending your labs"),
 ];
 
 #[test]
@@ -85,6 +87,21 @@ fn listed_commands(help: &str) -> Vec<String> {
         .filter_map(|line| line.split_whitespace().next())
         .map(str::to_owned)
         .collect()
+}
+
+/// `join` says why a room cannot be joined, and keeps no membership;
+/// `leave` outside a room says that nothing is sent.
+#[test]
+fn join_says_why_a_room_cannot_be_joined_and_leave_outside_one_is_harmless() {
+    let workbook = Workbook::new();
+    let join = |url: &str| workbook.run(&["join", url, "--code", "K7Q-42P", "--name", "Ada"]);
+    let no_scheme = join("127.0.0.1:4000");
+    assert!(!no_scheme.success() && no_scheme.stderr.contains("http://"), "{no_scheme}");
+    let away = join(&format!("http://127.0.0.1:{}", free_port())); // nothing listens there
+    assert!(!away.success() && away.stderr.contains("could not reach the room"), "{away}");
+    assert!(!workbook.path(".workbook-classroom.toml").exists(), "joined nothing, kept a file");
+    let leave = workbook.run(&["leave"]);
+    assert!(leave.success() && leave.stdout.contains("not in a room"), "{leave}");
 }
 
 #[test]

@@ -338,3 +338,229 @@ mod process {
         assert!(!running(grandchild), "the whole group is killed");
     }
 }
+
+mod verify {
+    use std::path::PathBuf;
+
+    use std::collections::BTreeMap;
+
+    use xtask::cargo::{Outcome, TestResult};
+    use xtask::dev::verify::*;
+    use xtask::workbook::Lab;
+
+    fn lab(fails: &[(&str, &str)]) -> Lab {
+        Lab {
+            number: 3,
+            slug: "overload".into(),
+            fails: fails.iter().map(|(t, p)| (t.to_string(), p.to_string())).collect(),
+            dir: PathBuf::from("/w/labs/03-overload"),
+            ..Lab::default()
+        }
+    }
+
+    fn results(list: &[(&str, Outcome, &str)]) -> BTreeMap<String, TestResult> {
+        list.iter()
+            .map(|(name, outcome, message)| {
+                let message = (!message.is_empty()).then(|| message.to_string());
+                (name.to_string(), TestResult { outcome: *outcome, message })
+            })
+            .collect()
+    }
+
+    /// What verify finds wrong with a starter declaring `fails` whose tests ended so.
+    fn judged(fails: &[(&str, &str)], tests: &[(&str, Outcome, &str)]) -> Vec<String> {
+        judge_starter(&lab(fails), &results(tests))
+    }
+
+    #[test]
+    fn a_starter_failing_exactly_as_declared_is_accepted() {
+        let tests = [
+            ("sheds_load", Outcome::Failed, "no load shedding: 20 requests all ran"),
+            ("answers", Outcome::Passed, ""),
+        ];
+        assert_eq!(judged(&[("sheds_load", "load shedding")], &tests), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_declared_failure_that_passes_is_reported() {
+        let problems =
+            judged(&[("sheds_load", "load shedding")], &[("sheds_load", Outcome::Passed, "")]);
+        assert!(problems[0].contains("`sheds_load` passed on the starter"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_failure_for_another_reason_is_reported_with_its_message() {
+        let tests = [("sheds_load", Outcome::Failed, "connection refused")];
+        let problems = judged(&[("sheds_load", "load shedding")], &tests);
+        assert!(problems[0].contains("not for the declared reason"), "{problems:?}");
+        assert!(problems[0].contains("connection refused"), "{problems:?}");
+    }
+
+    #[test]
+    fn an_undeclared_failure_and_a_missing_test_are_reported() {
+        let problems =
+            judged(&[("sheds_load", "load shedding")], &[("answers", Outcome::Failed, "500")]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("no test has that name"), "{problems:?}");
+        assert!(problems[1].contains("`answers` failed"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_starter_without_tests_is_reported() {
+        let problems = judged(&[("x", "y")], &[]);
+        assert!(problems[0].contains("no test ran"), "{problems:?}");
+    }
+}
+
+mod server {
+    use std::net::{Ipv4Addr, TcpListener};
+
+    use xtask::server::*;
+
+    #[test]
+    fn busy_ports_are_replaced_by_free_ones() {
+        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = taken.local_addr().unwrap().port();
+        assert!(!port_is_free(port));
+        let ports = Ports::choose(Some(1234), Some(port)).unwrap();
+        assert_eq!((ports.server, ports.console), (1234, port), "asked-for ports are kept");
+        let free = Ports::any_free().unwrap();
+        assert!(port_is_free(free.console));
+        assert_eq!(free.server, 0);
+    }
+
+    #[test]
+    fn the_address_is_read_from_a_servers_line() {
+        let line = "cancellation listening on http://127.0.0.1:41234 (Ctrl-C to stop)";
+        assert_eq!(listening_address(line), Some("127.0.0.1:41234".parse().unwrap()));
+        assert_eq!(listening_address("upstream (/ok) on http://127.0.0.1:1"), None);
+    }
+}
+
+mod ui {
+    use xtask::ui::*;
+
+    #[test]
+    fn long_text_is_wrapped_at_the_width_with_an_indent() {
+        let wrapped = wrap("one two three four five six", "  ", 12);
+        assert_eq!(wrapped, "  one two\n  three four\n  five six\n");
+    }
+
+    #[test]
+    fn words_and_code_spans_are_never_split_and_lines_are_kept() {
+        let wrapped = wrap("a `cargo xtask hint hello` b c\nabcdefghijklm", "", 10);
+        assert_eq!(wrapped, "a\n`cargo xtask hint hello`\nb c\nabcdefghijklm\n");
+    }
+
+    #[test]
+    fn the_progress_bar_is_filled_in_proportion() {
+        let bar = anstream::adapter::strip_str(&progress_bar(1, 4, 8)).to_string();
+        assert_eq!(bar, "[##......]");
+        let empty = anstream::adapter::strip_str(&progress_bar(0, 0, 4)).to_string();
+        assert_eq!(empty, "[....]");
+    }
+}
+
+mod fingerprint {
+    use std::fs;
+
+    use xtask::progress::*;
+
+    #[test]
+    fn the_fingerprint_changes_with_an_edit_a_new_file_or_a_rename_only() {
+        let root = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = root.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, text).unwrap();
+            path
+        };
+        let lib = file("src/lib.rs", "fn a() {}");
+        let original = hash_files(root.path(), std::slice::from_ref(&lib));
+        assert_eq!(original, hash_files(root.path(), std::slice::from_ref(&lib)));
+        assert_eq!(original.len(), 16);
+        let main = file("src/main.rs", "fn a() {}");
+        assert_ne!(original, hash_files(root.path(), &[main]), "a rename");
+        assert_ne!(
+            original,
+            hash_files(root.path(), &[lib.clone(), file("src/x.rs", "")]),
+            "a new file"
+        );
+        file("src/lib.rs", "fn b() {}");
+        assert_ne!(original, hash_files(root.path(), &[lib]), "an edit");
+        assert_eq!(hash_files(root.path(), &[]), "cbf29ce484222325", "FNV-1a's offset basis");
+    }
+}
+
+mod git {
+    use xtask::git::*;
+
+    #[test]
+    fn porcelain_output_becomes_changes() {
+        let output = " M labs/00-hello/src/lib.rs\0?? labs/00-hello/src/extra.rs\0\
+                      A  labs/00-hello/src/staged.rs\0 D labs/00-hello/tests/lab.rs\0\
+                      R  labs/00-hello/src/new.rs\0labs/00-hello/src/old.rs\0";
+        let changes = parse_porcelain(output);
+        let summary: Vec<(ChangeKind, &str)> =
+            changes.iter().map(|c| (c.kind, c.path.as_str())).collect();
+        assert_eq!(
+            summary,
+            [
+                (ChangeKind::New, "labs/00-hello/src/extra.rs"),
+                (ChangeKind::Modified, "labs/00-hello/src/lib.rs"),
+                (ChangeKind::New, "labs/00-hello/src/new.rs"),
+                (ChangeKind::Deleted, "labs/00-hello/src/old.rs"),
+                (ChangeKind::New, "labs/00-hello/src/staged.rs"),
+                (ChangeKind::Deleted, "labs/00-hello/tests/lab.rs"),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_output_means_no_changes() {
+        assert!(parse_porcelain("").is_empty());
+    }
+}
+
+mod explain {
+    use xtask::learn::explain::*;
+
+    #[test]
+    fn the_tests_own_panic_comes_first_and_other_threads_after() {
+        let output = "thread 'tokio-runtime-worker' (8950) panicked at labs/03-overload/src/lib.rs:134:5:\n\
+                      deliberate crash\n\
+                      thread 'excess_requests_are_refused_fast' (8944) panicked at labs/03-overload/tests/lab.rs:33:5:\n\
+                      6 requests answered 200\n  left: 1";
+        let (test, others) = test_panic("excess_requests_are_refused_fast", output);
+        assert_eq!(test.message, "6 requests answered 200\n  left: 1");
+        assert_eq!(test.location, Some("labs/03-overload/tests/lab.rs:33:5"));
+        assert_eq!(others.len(), 1);
+        assert_eq!(
+            (others[0].thread, others[0].message),
+            ("tokio-runtime-worker", "deliberate crash")
+        );
+        let (plain, others) = test_panic("a_test", "just text");
+        assert_eq!((plain.message, plain.location, others.len()), ("just text", None, 0));
+    }
+}
+
+mod capture {
+    use xtask::dev::capture::*;
+
+    #[test]
+    fn a_captured_screen_loses_trailing_blanks_only() {
+        assert_eq!(tidy("  a  \nb\n\n   \n"), "  a\nb\n");
+        assert_eq!(tidy(""), "\n");
+    }
+}
+
+mod backup {
+    use xtask::backup::*;
+
+    #[test]
+    fn backups_are_named_after_the_utc_time() {
+        assert_eq!(utc(0), "1970-01-01T00-00-00Z");
+        assert_eq!(utc(951782400), "2000-02-29T00-00-00Z", "a leap day");
+        assert_eq!(utc(1796078467), "2026-11-30T22-41-07Z");
+    }
+}

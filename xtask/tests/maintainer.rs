@@ -164,13 +164,10 @@ fn verify_fails_on_a_solution_that_copies_or_adds_files() {
     workbook.write("solutions/00-demo/src/main.rs", &workbook.read("labs/00-demo/src/main.rs"));
     workbook.write("solutions/00-demo/src/extra.rs", "// not in the lab\n");
     let ran = workbook.run(&["dev", "verify", "--lab", "demo"]);
-    assert!(!ran.success(), "verify failed, so it does not exit with 0:\n{ran}");
-    for phrase in [
+    ran.assert_failed_saying(&[
         "solutions/00-demo/src/main.rs is the same as the lab's",
         "solutions/00-demo/src/extra.rs has no counterpart in labs/00-demo/src",
-    ] {
-        assert!(ran.stdout.contains(phrase), "verify should say {phrase:?}:\n{ran}");
-    }
+    ]);
 }
 
 /// A solution that does not fix the lab fails verify, which names it.
@@ -204,11 +201,7 @@ fn verify_fails_on_a_starter_that_fails_for_another_reason() {
     let ran = workbook.run(&["dev", "verify", "--lab", "echo"]);
     let (_, failed) = summary(&ran);
     assert!(failed >= 1, "a starter failing for another reason is a failure:\n{ran}");
-    assert!(!ran.success(), "{ran}");
-    assert!(
-        ran.stdout.contains("Is the cache warm"),
-        "verify names the phrase the failure message lacks:\n{ran}"
-    );
+    ran.assert_failed_saying(&["Is the cache warm"]); // the phrase the message lacks
     assert!(!ran.stdout.contains("differs from the commit"), "the change is committed:\n{ran}");
 }
 
@@ -242,14 +235,12 @@ fn book_build_only_warns_about_broken_includes_hints_and_links() {
     let dest = tempfile::tempdir().unwrap();
     let dest_arg = dest.path().to_str().unwrap();
     let ran = workbook.run(&["book", "--build-only", "--dest-dir", dest_arg]);
-    for problem in [
+    ran.assert_said(&[
         "has no `ANCHOR: gone` marker",
         "{{#hints dmeo}} names no lab",
         "there is no labs/00-demo/src/missing.rs",
         "has no heading with the id #nowhere",
-    ] {
-        assert!(ran.stderr.contains(problem), "expected a warning {problem:?}:\n{ran}");
-    }
+    ]);
 }
 
 /// `book` on a port that is taken says so and suggests `--port`.
@@ -269,50 +260,48 @@ fn book_on_a_taken_port_suggests_another() {
     );
 }
 
+/// GET `path` of the served book, asserting a 200; the response, headers too.
+fn get_ok(url: &str, path: &str) -> String {
+    let (status, response) = http_get(url, path);
+    assert!(status.contains("200"), "GET {path}: {status}\n{response}");
+    response
+}
+
 #[test]
 fn the_served_book_shows_chapters_and_lab_files_as_text() {
     let workbook = Workbook::new();
     let (_served, url) = workbook.serve_book();
-
-    let (status, page) = http_get(&url, "/toc.html");
-    assert!(status.contains("200"), "GET /toc.html: {status}");
+    let page = get_ok(&url, "/toc.html");
     assert!(
         page.contains("00-demo.html") && page.contains("01-echo.html"),
         "the table of contents lists the chapters:\n{page}"
     );
-
-    let (status, file) = http_get(&url, "/labs/00-demo/lab.toml");
-    assert!(status.contains("200"), "GET /labs/00-demo/lab.toml: {status}");
+    let file = get_ok(&url, "/labs/00-demo/lab.toml");
     assert!(
         file.to_lowercase().contains("content-type: text/plain"),
         "lab files are served as plain text:\n{file}"
     );
     assert!(file.contains("title = \"Demo\""), "the lab file's contents:\n{file}");
-    let (status, file) = http_get(&url, "/labs/00-demo/src/lib.rs");
-    assert!(
-        status.contains("200") && file.contains("pub fn greet("),
-        "GET /labs/00-demo/src/lib.rs: {file}"
-    );
-
-    for outside in ["/labs/../book/book.toml", "/labs/%2e%2e/Cargo.toml"] {
-        let (status, _) = http_get(&url, outside);
-        assert!(
-            !status.contains("200"),
-            "nothing outside labs/ is served: GET {outside}: {status}"
-        );
-    }
+    let file = get_ok(&url, "/labs/00-demo/src/lib.rs");
+    assert!(file.contains("pub fn greet("), "GET /labs/00-demo/src/lib.rs: {file}");
 }
 
 /// The chapters link to the solutions (the "what the fix teaches" part), so
 /// `solutions/` is served as text beside `labs/`; nothing else of the
-/// repository is.
+/// repository is, not even through `..`.
 #[test]
 fn the_served_book_serves_labs_and_solutions_but_nothing_else() {
     let workbook = Workbook::new();
     let (_served, url) = workbook.serve_book();
-    let (status, response) = http_get(&url, "/solutions/00-demo/src/lib.rs");
-    assert!(status.contains("200"), "GET a solution file:\n{response}");
-    for path in ["/Cargo.toml", "/book/book.toml", "/.git/config"] {
+    get_ok(&url, "/solutions/00-demo/src/lib.rs");
+    let outside = [
+        "/Cargo.toml",
+        "/book/book.toml",
+        "/.git/config",
+        "/labs/../book/book.toml",
+        "/labs/%2e%2e/Cargo.toml",
+    ];
+    for path in outside {
         let (status, response) = http_get(&url, path);
         assert!(
             !status.contains("200"),

@@ -33,6 +33,16 @@ use futures::stream;
 
 use crate::TestServer;
 
+/// One getter per counter, `name => field`: each reads the field now.
+macro_rules! counter_getters {
+    ($($(#[doc = $doc:literal])* $name:ident => $field:ident;)*) => {$(
+        $(#[doc = $doc])*
+        pub fn $name(&self) -> usize {
+            self.counters.$field.load(Ordering::SeqCst)
+        }
+    )*};
+}
+
 /// What the upstream has seen so far.
 #[derive(Debug, Default)]
 struct Counters {
@@ -75,40 +85,22 @@ impl Upstream {
         self.server.connections()
     }
 
-    /// Requests whose handler has started.
-    pub fn requests_started(&self) -> usize {
-        self.counters.started.load(Ordering::SeqCst)
-    }
-
-    /// Requests answered (the handler produced a response).
-    pub fn requests_completed(&self) -> usize {
-        self.counters.completed.load(Ordering::SeqCst)
-    }
-
-    /// Requests abandoned by the caller before their answer was ready.
-    pub fn requests_cancelled(&self) -> usize {
-        self.counters.cancelled.load(Ordering::SeqCst)
-    }
-
-    /// Requests being handled right now.
-    pub fn in_flight(&self) -> usize {
-        self.counters.in_flight.load(Ordering::SeqCst)
-    }
-
-    /// The most requests ever handled at the same time.
-    pub fn max_in_flight(&self) -> usize {
-        self.counters.max_in_flight.load(Ordering::SeqCst)
-    }
-
-    /// `/stream/..` bodies sent to the last chunk.
-    pub fn streams_completed(&self) -> usize {
-        self.counters.streams_completed.load(Ordering::SeqCst)
-    }
-
-    /// `/stream/..` bodies given up before the last chunk because the
-    /// connection went away (the caller closed it, or dropped it half-read).
-    pub fn streams_abandoned(&self) -> usize {
-        self.counters.streams_abandoned.load(Ordering::SeqCst)
+    counter_getters! {
+        /// Requests whose handler has started.
+        requests_started => started;
+        /// Requests answered (the handler produced a response).
+        requests_completed => completed;
+        /// Requests abandoned by the caller before their answer was ready.
+        requests_cancelled => cancelled;
+        /// Requests being handled right now.
+        in_flight => in_flight;
+        /// The most requests ever handled at the same time.
+        max_in_flight => max_in_flight;
+        /// `/stream/..` bodies sent to the last chunk.
+        streams_completed => streams_completed;
+        /// `/stream/..` bodies given up before the last chunk because the
+        /// connection went away (the caller closed it, or dropped it half-read).
+        streams_abandoned => streams_abandoned;
     }
 }
 

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing;
 use lab_support::client::{
-    SECOND_CLIENT_ADDRESSES, SecondClient, burst, client_from, get, human, leave_after,
+    Burst, SECOND_CLIENT_ADDRESSES, SecondClient, burst, client_from, get, human, leave_after,
     leave_early, pick_second_address, send, try_send,
 };
 use lab_support::upstream::Upstream;
@@ -27,6 +27,19 @@ fn sleepy_app() -> Router {
             "rested"
         }),
     )
+}
+
+/// `count` GETs of `url` sent at once, within [`LIMIT`].
+async fn burst_of(client: &Client, count: usize, url: &str) -> Burst {
+    let what = format!("{count} × GET {url}");
+    within(LIMIT, &what, burst(count, |_| client.get(url))).await
+}
+
+/// The burst, once every reply was a 200.
+async fn all_ok(burst: impl Future<Output = Burst>) -> Burst {
+    let burst = burst.await;
+    assert_eq!(burst.statuses(), vec![200; burst.replies.len()]);
+    burst
 }
 
 #[tokio::test]
@@ -52,13 +65,7 @@ async fn test_server_serves_until_dropped() {
 async fn burst_sends_its_requests_at_once() {
     let server = TestServer::start(sleepy_app());
     let client = Client::new();
-    let five = within(
-        LIMIT,
-        "5 × GET /nap",
-        burst(5, |_| client.get(server.url("/nap"))),
-    )
-    .await;
-    assert_eq!(five.statuses(), vec![200; 5]);
+    let five = all_ok(burst_of(&client, 5, &server.url("/nap"))).await;
     // One after another they would take 1 s.
     assert!(
         five.elapsed < Duration::from_millis(700),
@@ -231,13 +238,7 @@ async fn upstream_counts_connections() {
 async fn upstream_reports_peak_concurrency() {
     let upstream = Upstream::start();
     let client = Client::new();
-    let three = within(
-        LIMIT,
-        "3 × /slow/200",
-        burst(3, |_| client.get(upstream.url("/slow/200"))),
-    )
-    .await;
-    assert_eq!(three.statuses(), vec![200; 3]);
+    let three = all_ok(burst_of(&client, 3, &upstream.url("/slow/200"))).await;
     assert!(
         three
             .replies

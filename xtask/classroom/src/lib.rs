@@ -7,7 +7,8 @@
 //!
 //! | module | what it is |
 //! |---|---|
-//! | [`wire`] | what learners send, and the checks it passes before anything is stored (the xtask uses it, without the feature `server`) |
+//! | [`wire`] | what learners send, and the checks it passes before anything is stored |
+//! | [`client`] | the learner's calls: join, send, leave (the xtask uses it and [`wire`], without the feature `server`) |
 //! | [`room`] | the room in memory, and the dashboard's view of it |
 //! | [`store`] | the room on disk (SQLite), so a restart or a `kill -9` loses nothing |
 //! | [`server`] | the HTTP server: limits, tokens, rate limits, the dashboard's events |
@@ -16,6 +17,7 @@
 //! token per learner, rate limits, a bound on learners (503 past it) and a
 //! graceful shutdown.
 
+pub mod client;
 #[cfg(feature = "server")]
 pub mod room;
 #[cfg(feature = "server")]

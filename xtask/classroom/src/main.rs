@@ -13,6 +13,10 @@ use clap::Parser;
 use classroom::{Classroom, Config};
 
 /// Serve the workshop room: a live dashboard of every learner's labs.
+///
+/// Prints the dashboard's link (with your key) and the line learners type
+/// (`cargo xtask join … --code … --name …`). Ctrl-C closes the room; it is
+/// kept in its file, and opens again as it was.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask classroom", bin_name = "cargo xtask classroom")]
 struct Args {
@@ -24,9 +28,10 @@ struct Args {
     /// The port (0: any free one).
     #[arg(long, default_value_t = 4000)]
     port: u16,
-    /// The room's file (SQLite).
-    #[arg(long, default_value = "classroom.sqlite3")]
-    db: PathBuf,
+    /// The room's file (SQLite) [default: target/classroom/room.sqlite3,
+    /// in $CARGO_TARGET_DIR if set]
+    #[arg(long)]
+    db: Option<PathBuf>,
     /// Start an empty room with a new code (the file's learners are dropped).
     #[arg(long)]
     new_room: bool,
@@ -50,10 +55,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let mut config = Config::new(SocketAddr::new(args.bind, args.port), args.db.clone());
+    let db = args.db.unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
+        PathBuf::from(target).join("classroom").join("room.sqlite3")
+    });
+    let mut config = Config::new(SocketAddr::new(args.bind, args.port), db.clone());
     config.fresh = args.new_room;
     config.max_learners = args.max_learners;
     config.stuck_after = Duration::from_secs_f64(args.stuck_minutes.max(0.0) * 60.0);
+    let stop = stop_signal()?;
     let room = Classroom::open(config).await?;
     let addr = room.local_addr();
     let port = addr.port();
@@ -62,7 +72,7 @@ async fn run(args: Args) -> Result<()> {
         0 => String::new(),
         n => format!(", with the {n} learner(s) already in it"),
     };
-    println!("The room is open{already} (kept in {}).\n", args.db.display());
+    println!("The room is open{already} (kept in {}).\n", db.display());
     let dashboard = room.dashboard_url();
     let dashboard = if args.bind.is_unspecified() {
         dashboard.replace(&addr.ip().to_string(), &Ipv4Addr::LOCALHOST.to_string())
@@ -96,7 +106,7 @@ async fn run(args: Args) -> Result<()> {
     }
     println!("\nCtrl-C closes the room; it opens again as it was.");
 
-    stop_signal().await;
+    stop.await;
     println!("Closing the room.");
     room.stop(Duration::from_secs(3)).await
 }
@@ -119,18 +129,23 @@ fn addresses() -> Vec<(String, IpAddr)> {
     found
 }
 
-/// Completes on Ctrl-C, or on SIGTERM (Unix).
-async fn stop_signal() {
+/// Listens for Ctrl-C and SIGTERM (Unix) from now on, so that one sent as
+/// soon as the room's lines are printed is not missed; completes on the first.
+fn stop_signal() -> Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        let (mut int, mut term) =
+            (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
+        Ok(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            return;
-        }
+        })
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

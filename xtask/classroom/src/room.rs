@@ -63,26 +63,16 @@ impl Learner {
     }
 }
 
-/// What the dashboard shows, as the JSON its events carry.
-#[derive(Debug, Serialize)]
-pub struct View {
-    pub labs: Vec<LabColumn>,
-    pub learners: Vec<LearnerRow>,
-    /// How long on one failing test counts as stuck.
-    pub stuck_after_minutes: f64,
-}
-
-/// A lab, across the room.
+/// A lab, across the room: how many learners pass it and how many started
+/// it, the median of the minutes of those who started it, and the first
+/// failing test most learners share, with how many share it.
 #[derive(Debug, Serialize)]
 pub struct LabColumn {
     pub number: u32,
     pub slug: String,
-    /// How many learners pass it, and how many started it.
     pub passed: usize,
     pub started: usize,
-    /// The median of the minutes of those who started it.
     pub median_minutes: Option<u32>,
-    /// The first failing test most learners share, and how many share it.
     pub most_stuck_on: Option<String>,
     pub most_stuck_count: usize,
 }
@@ -98,19 +88,24 @@ pub struct LearnerRow {
     pub labs: BTreeMap<String, LabCell>,
 }
 
-/// One cell of the grid.
+/// One cell of the grid: the lab as last sent, and how stuck.
 #[derive(Debug, Serialize)]
 pub struct LabCell {
-    pub state: LabState,
-    pub failed: u32,
-    pub tests: u32,
-    pub failing_tests: Vec<String>,
-    pub hints: u32,
-    pub minutes: u32,
+    #[serde(flatten)]
+    pub report: LabReport,
     /// Minutes on the same first failing test, while it fails.
     pub stuck_minutes: Option<u32>,
     /// Stuck for longer than the room's threshold: highlighted.
     pub stuck: bool,
+}
+
+/// What the dashboard shows, as the JSON its events carry.
+#[derive(Debug, Serialize)]
+pub struct View {
+    pub labs: Vec<LabColumn>,
+    pub learners: Vec<LearnerRow>,
+    /// How long on one failing test counts as stuck.
+    pub stuck_after_minutes: f64,
 }
 
 /// The dashboard's view of `learners` at `now` (ms).
@@ -127,16 +122,10 @@ pub fn view<'a>(
         for (slug, lab) in &learner.labs {
             columns.entry((lab.report.number, slug.clone())).or_default().push(lab);
             let stuck_for = lab.stuck_on.as_ref().map(|_| (now - lab.stuck_since).max(0));
-            let report = &lab.report;
             cells.insert(
                 slug.clone(),
                 LabCell {
-                    state: report.state,
-                    failed: report.failed,
-                    tests: report.tests,
-                    failing_tests: report.failing_tests.clone(),
-                    hints: report.hints,
-                    minutes: report.minutes,
+                    report: lab.report.clone(),
                     stuck_minutes: stuck_for.map(|ms| (ms / 60_000) as u32),
                     stuck: stuck_for.is_some_and(|ms| ms > stuck_after_ms),
                 },

@@ -365,41 +365,26 @@ async fn join(
         Err(why) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, why),
     };
     let token = random_hex(16);
-    let joined = {
-        let shared = shared.clone();
-        let token = token.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut inner = shared.lock();
-            if inner.learners.len() >= shared.config.max_learners {
-                return Ok(None);
-            }
-            let now = now_ms();
-            let id = inner.store.add_learner(&name, &token, now)?;
-            let learner = Learner {
-                id,
-                name,
-                token,
-                joined: now,
-                updated: now,
-                updates: 0,
-                labs: BTreeMap::new(),
-            };
-            inner.learners.insert(id, learner);
-            anyhow::Ok(Some(id))
-        })
-        .await
-    };
-    match joined {
-        Ok(Ok(Some(learner))) => {
-            shared.announce();
-            (StatusCode::CREATED, Json(Joined { learner, token })).into_response()
+    let seat = token.clone();
+    let joined = change(&shared, move |shared, inner| {
+        if inner.learners.len() >= shared.config.max_learners {
+            return Ok(None);
         }
-        Ok(Ok(None)) => refuse(
+        let now = now_ms();
+        let id = inner.store.add_learner(&name, &seat, now)?;
+        let labs = BTreeMap::new();
+        let learner =
+            Learner { id, name, token: seat, joined: now, updated: now, updates: 0, labs };
+        inner.learners.insert(id, learner);
+        Ok(Some(id))
+    });
+    match joined.await {
+        Ok(Some(learner)) => (StatusCode::CREATED, Json(Joined { learner, token })).into_response(),
+        Ok(None) => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the room is full ({} learners)", shared.config.max_learners),
         ),
-        Ok(Err(error)) => stored_nothing(&error),
-        Err(error) => stored_nothing(&error),
+        Err(refusal) => refusal,
     }
 }
 
@@ -423,32 +408,23 @@ async fn update(
     if let Err(why) = update.check() {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, why);
     }
-    let stored = {
-        let shared = shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut inner = shared.lock();
-            let now = now_ms();
-            let Some(learner) = inner.learners.get(&id) else {
-                return Ok(false); // left meanwhile
-            };
-            let labs = learner.apply(&update, now);
-            inner.store.save_labs(id, &labs, now)?;
-            let learner = inner.learners.get_mut(&id).expect("looked up above");
-            learner.labs = labs;
-            learner.updated = now;
-            learner.updates += 1;
-            anyhow::Ok(true)
-        })
-        .await
-    };
-    match stored {
-        Ok(Ok(true)) => {
-            shared.announce();
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(Ok(false)) => not_in_room(id).into_response(),
-        Ok(Err(error)) => stored_nothing(&error),
-        Err(error) => stored_nothing(&error),
+    let stored = change(&shared, move |_, inner| {
+        let now = now_ms();
+        let Some(learner) = inner.learners.get(&id) else {
+            return Ok(None); // left meanwhile
+        };
+        let labs = learner.apply(&update, now);
+        inner.store.save_labs(id, &labs, now)?;
+        let learner = inner.learners.get_mut(&id).expect("looked up above");
+        learner.labs = labs;
+        learner.updated = now;
+        learner.updates += 1;
+        Ok(Some(()))
+    });
+    match stored.await {
+        Ok(Some(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(None) => not_in_room(id).into_response(),
+        Err(refusal) => refusal,
     }
 }
 
@@ -461,23 +437,34 @@ async fn leave(
     if let Err(refusal) = authorise(&shared, id, &headers) {
         return refusal.into_response();
     }
-    let removed = {
-        let shared = shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut inner = shared.lock();
-            inner.store.remove_learner(id)?;
-            inner.learners.remove(&id);
-            anyhow::Ok(())
-        })
-        .await
-    };
-    match removed {
-        Ok(Ok(())) => {
-            shared.announce();
-            StatusCode::NO_CONTENT.into_response()
+    let removed = change(&shared, move |_, inner| {
+        inner.store.remove_learner(id)?;
+        inner.learners.remove(&id);
+        Ok(Some(()))
+    });
+    match removed.await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(refusal) => refusal,
+    }
+}
+
+/// Runs `change` on the room under its lock, on the blocking pool (SQLite
+/// writes never hold a runtime's worker). What it returns as `Some` is a
+/// change the dashboards hear of; an error stored nothing, and says so.
+async fn change<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    change: impl FnOnce(&Shared, &mut Inner) -> Result<Option<T>> + Send + 'static,
+) -> Result<Option<T>, Response> {
+    let room = shared.clone();
+    match tokio::task::spawn_blocking(move || change(&room, &mut room.lock())).await {
+        Ok(Ok(done)) => {
+            if done.is_some() {
+                shared.announce();
+            }
+            Ok(done)
         }
-        Ok(Err(error)) => stored_nothing(&error),
-        Err(error) => stored_nothing(&error),
+        Ok(Err(error)) => Err(stored_nothing(&error)),
+        Err(error) => Err(stored_nothing(&error)),
     }
 }
 

@@ -15,7 +15,7 @@
 //! code, a file's contents or a path (unknown fields are refused, test names
 //! are identifiers), and whatever breaks a rule below is refused whole, with
 //! a 4xx, before anything is stored. (`tests/fixtures/update.json` is the
-//! example the xtask's own test serialises against.)
+//! example above, which the tests write and read.)
 
 use std::collections::BTreeSet;
 
@@ -175,14 +175,16 @@ impl LabReport {
 mod tests {
     use super::*;
 
-    /// The example the xtask's own test serialises against: what a
-    /// learner's tool sends is what the room reads.
+    /// The JSON of the example above is what these types write and read:
+    /// what a learner's tool sends is what the room reads.
     #[test]
-    fn the_xtasks_update_is_read_and_passes_the_checks() {
-        let update: Update =
+    fn an_update_is_the_json_the_room_reads_and_passes_the_checks() {
+        let fixture: serde_json::Value =
             serde_json::from_str(include_str!("../tests/fixtures/update.json")).unwrap();
+        let update: Update = serde_json::from_value(fixture.clone()).unwrap();
         assert_eq!(update.check(), Ok(()));
         assert_eq!(update.labs[0].state, LabState::Failing);
+        assert_eq!(serde_json::to_value(&update).unwrap(), fixture);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use classroom::client::Seat;
 use common::*;
 use serde_json::{Value, json};
 
@@ -24,14 +25,13 @@ fn learners(view: &Value) -> &Vec<Value> {
 async fn a_learners_change_reaches_the_dashboard_within_a_second() {
     within(LIMIT, "a join and an update to reach the dashboard", async {
         let (room, _dir) = open_room(|_| {}).await;
-        let http = client();
-        let mut events = Events::open(&http, &room.dashboard_url()).await;
+        let client = client();
+        let mut events = Events::open(&room.dashboard_url()).await;
         assert_eq!(learners(&events.next().await.unwrap()).len(), 0);
-        let ada = joined(&http, &room, "Ada").await;
+        let mut ada = joined(&client, &room, "Ada").await;
         events.until(|view| learners(view).len() == 1).await;
 
-        let answer = send(&http, &room.url(), &ada, &failing("blocking", "stays_fast", 3)).await;
-        assert_eq!(answer.status(), 204);
+        client.send(&mut ada, &failing("blocking", "stays_fast", 3)).await.unwrap();
         let sent = Instant::now();
         let view =
             events.until(|view| learners(view)[0]["labs"]["blocking"]["state"] == "failing").await;
@@ -53,7 +53,7 @@ async fn a_learners_change_reaches_the_dashboard_within_a_second() {
 async fn bad_input_is_refused_with_a_clear_4xx_and_stored_nowhere() {
     within(LIMIT, "the bad requests' answers", async {
         let (room, _dir) = open_room(|config| config.body_limit = 4096).await;
-        let http = client();
+        let http = reqwest::Client::new();
         let url = room.url();
         let code = room.code().to_owned();
         let post = |body: String, content_type: &'static str| {
@@ -99,16 +99,14 @@ async fn bad_input_is_refused_with_a_clear_4xx_and_stored_nowhere() {
             let why = body["error"].as_str().unwrap_or("");
             assert!(!why.is_empty(), "{what}: the refusal should say why; it said {body}");
         }
-        assert_eq!(learners(&view(&http, &room.dashboard_url()).await).len(), 0, "nobody stored");
+        assert_eq!(learners(&view(&room.dashboard_url()).await).len(), 0, "nobody stored");
 
         // A learner who joined properly, then sends bad updates.
-        let ada = joined(&http, &room, "Ada").await;
-        assert_eq!(
-            send(&http, &url, &ada, &failing("blocking", "stays_fast", 1)).await.status(),
-            204
-        );
+        let client = client();
+        let mut ada = joined(&client, &room, "Ada").await;
+        client.send(&mut ada, &failing("blocking", "stays_fast", 1)).await.unwrap();
         let put = |body: String| {
-            http.put(format!("{url}/api/learners/{}", ada.id))
+            http.put(format!("{url}/api/learners/{}", ada.learner))
                 .bearer_auth(&ada.token)
                 .header("content-type", "application/json")
                 .body(body)
@@ -139,7 +137,7 @@ async fn bad_input_is_refused_with_a_clear_4xx_and_stored_nowhere() {
             let status = answer.status().as_u16();
             assert_eq!(status, expected, "{what}: answered {status}, expected {expected}");
         }
-        let view = view(&http, &room.dashboard_url()).await;
+        let view = view(&room.dashboard_url()).await;
         let cell = &learners(&view)[0]["labs"]["blocking"];
         assert_eq!(cell["state"], "failing", "a refused update changed the stored state: {cell}");
         assert_eq!(learners(&view)[0]["updates"], 1);
@@ -152,36 +150,26 @@ async fn bad_input_is_refused_with_a_clear_4xx_and_stored_nowhere() {
 #[tokio::test]
 async fn nobody_writes_another_learners_row() {
     within(LIMIT, "the answers to the other learner's writes", async {
-        let (room, _dir) = open_room(|_| {}).await;
-        let http = client();
-        let url = room.url();
-        let ada = joined(&http, &room, "Ada").await;
-        let bob = joined(&http, &room, "Bob").await;
-        assert_eq!(send(&http, &url, &ada, &failing("blocking", "a", 1)).await.status(), 204);
+        let (room, _dir, client, mut ada) = room_with_ada().await;
+        let bob = joined(&client, &room, "Bob").await;
+        client.send(&mut ada, &failing("blocking", "a", 1)).await.unwrap();
 
-        let bob_as_ada = common::Learner { id: ada.id, token: bob.token.clone() };
-        let forged = common::Learner { id: ada.id, token: "0".repeat(32) };
-        for (who, learner) in [("Bob's token", &bob_as_ada), ("a made-up token", &forged)] {
-            let status = send(&http, &url, learner, &failing("blocking", "zzz", 9)).await.status();
-            assert_eq!(status, 403, "{who} on Ada's row answered {status}");
-            let status = http
-                .delete(format!("{url}/api/learners/{}", ada.id))
-                .bearer_auth(&learner.token)
-                .send()
-                .await
-                .unwrap()
-                .status();
-            assert_eq!(status, 403, "{who} removing Ada answered {status}");
+        let bob_as_ada = Seat { token: bob.token.clone(), ..ada.clone() };
+        let forged = Seat { token: "0".repeat(32), ..ada.clone() };
+        for (who, mut seat) in [("Bob's token", bob_as_ada), ("a made-up token", forged)] {
+            let sent = answered(client.send(&mut seat, &failing("blocking", "zzz", 9)).await);
+            assert_eq!(sent, Err(403), "{who} on Ada's row");
+            assert_eq!(answered(client.leave(&seat).await), Err(403), "{who} removing Ada");
         }
-        let anonymous = http
-            .put(format!("{url}/api/learners/{}", ada.id))
+        let anonymous = reqwest::Client::new()
+            .put(format!("{}/api/learners/{}", room.url(), ada.learner))
             .json(&failing("blocking", "zzz", 9))
             .send()
             .await
             .unwrap();
         assert_eq!(anonymous.status(), 401);
 
-        let view = view(&http, &room.dashboard_url()).await;
+        let view = view(&room.dashboard_url()).await;
         let rows = learners(&view);
         assert_eq!(rows.len(), 2);
         let ada_row = rows.iter().find(|row| row["name"] == "Ada").unwrap();
@@ -196,23 +184,36 @@ async fn nobody_writes_another_learners_row() {
 async fn past_the_bound_on_learners_a_join_is_answered_503() {
     within(LIMIT, "the joins' answers", async {
         let (room, _dir) = open_room(|config| config.max_learners = 3).await;
-        let http = client();
+        let client = client();
         let mut seated = Vec::new();
         for name in ["A", "B", "C"] {
-            seated.push(joined(&http, &room, name).await);
+            seated.push(joined(&client, &room, name).await);
         }
-        let answer = join(&http, &room.url(), room.code(), "D").await;
-        assert_eq!(answer.status(), 503, "a fourth learner in a room of 3");
-        assert_eq!(learners(&view(&http, &room.dashboard_url()).await).len(), 3);
+        let fourth = answered(client.join(&room.url(), room.code(), "D").await);
+        assert_eq!(fourth.map(drop), Err(503), "a fourth learner in a room of 3");
+        assert_eq!(learners(&view(&room.dashboard_url()).await).len(), 3);
 
-        let left = http
-            .delete(format!("{}/api/learners/{}", room.url(), seated[0].id))
-            .bearer_auth(&seated[0].token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(left.status(), 204);
-        assert_eq!(join(&http, &room.url(), room.code(), "D").await.status(), 201);
+        client.leave(&seated[0]).await.unwrap();
+        joined(&client, &room, "D").await;
+    })
+    .await;
+}
+
+/// A room that forgot a learner (started afresh, or they left) answers
+/// their next update 404: their client joins again with the same code and
+/// name, and sends it, so the board shows them without anyone doing anything.
+#[tokio::test]
+async fn a_learner_the_room_forgot_joins_again_at_their_next_send() {
+    within(LIMIT, "the forgotten learner's update", async {
+        let (room, _dir, client, mut ada) = room_with_ada().await;
+        client.leave(&ada).await.unwrap();
+        let forgotten = ada.clone();
+        client.send(&mut ada, &failing("blocking", "a", 1)).await.unwrap();
+        assert_ne!(ada.token, forgotten.token, "Ada should have joined again");
+        let view = view(&room.dashboard_url()).await;
+        assert_eq!(learners(&view).len(), 1);
+        assert_eq!(learners(&view)[0]["name"], "Ada");
+        assert_eq!(learners(&view)[0]["labs"]["blocking"]["state"], "failing");
     })
     .await;
 }
@@ -227,23 +228,20 @@ async fn a_learner_who_sends_too_fast_is_answered_429_and_others_are_not() {
             config.update_burst = 3.try_into().unwrap();
         })
         .await;
-        let http = client();
-        let url = room.url();
-        let ada = joined(&http, &room, "Ada").await;
-        let bob = joined(&http, &room, "Bob").await;
-        let mut statuses = Vec::new();
+        let client = client();
+        let mut ada = joined(&client, &room, "Ada").await;
+        let mut bob = joined(&client, &room, "Bob").await;
+        let mut answers = Vec::new();
         for minute in 0..10 {
-            statuses.push(
-                send(&http, &url, &ada, &failing("blocking", "a", minute)).await.status().as_u16(),
-            );
+            answers.push(answered(client.send(&mut ada, &failing("blocking", "a", minute)).await));
         }
-        let refused = statuses.iter().filter(|&&s| s == 429).count();
+        let refused = answers.iter().filter(|&&answer| answer == Err(429)).count();
         assert!(
             refused >= 5,
-            "10 updates at once, a burst of 3: only {refused} refused ({statuses:?})"
+            "10 updates at once, a burst of 3: only {refused} refused ({answers:?})"
         );
-        assert_eq!(&statuses[..3], &[204; 3], "the burst should pass: {statuses:?}");
-        assert_eq!(send(&http, &url, &bob, &failing("blocking", "a", 0)).await.status(), 204);
+        assert_eq!(&answers[..3], &[Ok(()); 3], "the burst should pass: {answers:?}");
+        client.send(&mut bob, &failing("blocking", "a", 0)).await.unwrap();
     })
     .await;
 }
@@ -282,7 +280,7 @@ async fn a_request_that_never_finishes_is_answered_408() {
 async fn the_dashboard_needs_the_instructors_key() {
     within(LIMIT, "the dashboard's answers", async {
         let (room, _dir) = open_room(|_| {}).await;
-        let http = client();
+        let http = reqwest::Client::new();
         let url = room.url();
         for path in ["/", "/api/room", "/api/events", "/?key=wrong", "/api/events?key=wrong"] {
             let status = http.get(format!("{url}{path}")).send().await.unwrap().status();
@@ -303,8 +301,7 @@ async fn the_dashboard_needs_the_instructors_key() {
 async fn stopping_ends_the_dashboards_streams() {
     within(LIMIT, "the room to stop with a dashboard open", async {
         let (room, _dir) = open_room(|_| {}).await;
-        let http = client();
-        let mut events = Events::open(&http, &room.dashboard_url()).await;
+        let mut events = Events::open(&room.dashboard_url()).await;
         events.next().await.unwrap();
         let started = Instant::now();
         room.stop(Duration::from_secs(10)).await.unwrap();

@@ -217,10 +217,9 @@ async fn check_one(
     server.stop();
     let watched = watched?;
 
-    let crate_dir = workbook.relative(&variant.dir(lab));
-    let claims = match variant {
-        Variant::Lab => &check.starter,
-        Variant::Solution => &check.solution,
+    let (crate_dir, claims) = match variant {
+        Variant::Lab => (workbook.relative(&lab.dir), &check.starter),
+        Variant::Solution => (workbook.relative(&lab.solution_dir()), &check.solution),
     };
     let reported_within =
         check.reported_within_ms.map(Duration::from_millis).unwrap_or(REPORTED_WITHIN);

@@ -1,22 +1,15 @@
-//! The book: `cargo xtask book` builds it with mdBook and serves it locally.
-//!
-//! The book is built through mdBook's library (`mdbook-driver`), so a learner
-//! installs nothing.
+//! The book: `cargo xtask book` builds it with mdBook's library (so a
+//! learner installs nothing) and serves it locally.
 //!
 //! - [`build`]: mdBook plus a preprocessor that expands `{{#hints <slug>}}`
-//!   into the lab's hints from its `lab.toml`, behind `<details>`;
-//! - [`check`]: what `verify` turns into failures: every `{{#include}}` names
-//!   an existing file and anchor, every relative link an existing chapter,
-//!   heading or repository file;
-//! - [`serve`]: a small axum server on 127.0.0.1. Chapters link to lab files
-//!   as `../../labs/NN-slug/src/lib.rs`, which works when the built book is
-//!   opened from disk (`target/book` is two levels deep, like `book/src`)
-//!   and, because browsers clamp `..` at the site root, also when served:
-//!   the server answers `/labs/...` and `/solutions/...` with the
-//!   repository's files as plain text;
-//! - [`live`]: the labs' states, pushed to each lab's chapter as they
-//!   change (`/workbook/events`, server-sent events, read by
-//!   `book/theme/workbook-live.js`).
+//!   into the lab's hints from its `lab.toml`;
+//! - [`check`]: what `verify` turns into failures: includes that name a
+//!   missing file or anchor, links to a missing chapter, heading or file;
+//! - [`serve`]: the book on 127.0.0.1, and the lab files it links to
+//!   (`../../labs/NN-slug/src/lib.rs` works from disk, `target/book` being
+//!   two levels deep like `book/src`, and served, browsers clamping `..` at
+//!   the site root) as plain text under `/labs/` and `/solutions/`;
+//! - [`live`]: the labs' states, pushed to each lab's chapter as they change.
 
 mod build;
 mod check;
@@ -29,7 +22,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-pub use build::{BuiltBook, build};
+pub use build::{BuiltBook, build, expand_hints};
+pub use check::{Directive, directives, is_indented, missing_anchor, normalize};
 
 use crate::workbook::Workbook;
 
@@ -65,15 +59,11 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     for problem in &built.problems {
         eprintln!("warning: {problem}");
     }
-    println!(
-        "Built the book in {:.1} s into {}",
-        started.elapsed().as_secs_f64(),
-        workbook.relative(&dest)
-    );
-    if args.build_only {
-        return Ok(ExitCode::SUCCESS);
+    let (took, into) = (started.elapsed().as_secs_f64(), workbook.relative(&dest));
+    println!("Built the book in {took:.1} s into {into}");
+    if !args.build_only {
+        let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+        runtime.block_on(serve::serve(workbook, dest, args.port, args.open))?;
     }
-    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(serve::serve(workbook, dest, args.port, args.open))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,18 +1,9 @@
-//! `cargo xtask dev capture-console`: the real tokio-console screens of the book.
-//!
-//! The tokio-console chapter shows what the console looks like while a lab's
-//! bug happens, and after the fix. Those screens are not drawn by hand: this
-//! verb runs each lab (starter, then solution) with its own traffic, as
-//! `cargo xtask console` does, opens a real tokio-console in a detached tmux
-//! session of a fixed size, waits for the picture to develop, and saves
-//! tmux's copy of the screen (`capture-pane`) as text in `book/src/console/`,
-//! where the chapter includes it. Which screens, and the keys that lead to
-//! them, are in the `[console]` table of each lab's `lab.toml`. Anyone with tmux and tokio-console can
-//! rerun it; the numbers differ a little from run to run, the picture not.
-//!
-//! It uses a tmux server of its own (`tmux -S <socket>`), so it never
-//! touches your tmux sessions, and free ports, so it never collides with a
-//! running lab.
+//! `cargo xtask dev capture-console`: the book's real tokio-console screens.
+//! Each lab (starter, then solution) runs with its traffic, as in `cargo
+//! xtask console`; a real tokio-console runs in a detached tmux session of a
+//! fixed size (on a tmux server of its own, never yours), and tmux's copy
+//! of the screen is saved as text in `book/src/console/`. The screens and
+//! the keys that lead to them are in each lab's `[console]` table.
 
 use std::fs;
 use std::path::PathBuf;
@@ -50,19 +41,16 @@ pub struct Args {
 }
 
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
-    process::exit_on_signal();
     if !process::on_path("tokio-console") {
         bail!("tokio-console is not installed: `cargo install --locked tokio-console`");
     }
     if Command::new("tmux").arg("-V").output().is_err() {
         bail!("tmux is not installed (the screens are captured from a tmux pane)");
     }
-    let out =
-        args.out.clone().unwrap_or_else(|| workbook.root.join("book").join("src").join("console"));
+    let out = args.out.clone().unwrap_or_else(|| workbook.root.join("book/src/console"));
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
 
-    let labs = workbook.labs_named(&args.labs, |lab| !lab.console.screens.is_empty())?;
-    for lab in &labs {
+    for lab in &workbook.labs_named(&args.labs, |lab| !lab.console.screens.is_empty())? {
         for variant in [Variant::Lab, Variant::Solution] {
             for (what, text) in capture(workbook, lab, variant, &args)? {
                 let file = out.join(format!("{}-{}-{what}.txt", lab.folder_name(), variant.name()));
@@ -74,122 +62,77 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The screens of a lab worth showing (its `lab.toml`), else the task list.
-/// The task list comes up sorted by total time; `Right` moves the sort to
-/// the next column (Busy, Sched, Idle, Polls), `j` selects the first row,
-/// `Enter` opens it.
-fn screens(lab: &Lab) -> Vec<Screen> {
-    match lab.console.screens.as_slice() {
-        [] => vec![Screen { name: "tasks".into(), keys: Vec::new() }],
-        screens => screens.to_vec(),
-    }
-}
-
 /// How many of the traffic's last report lines are saved with the screens.
 const TRAFFIC_LINES: usize = 3;
 
-/// The lab's `variant` under traffic, seen by tokio-console: each of its
-/// [`screens`] by name with its text, and the traffic's last report lines
-/// (`traffic`).
-fn capture(
-    workbook: &Workbook,
-    lab: &Lab,
-    variant: Variant,
-    args: &Args,
-) -> Result<Vec<(String, String)>> {
+/// Texts by name: each screen's, then the traffic's.
+type Captured = Vec<(String, String)>;
+
+/// The lab's `variant` under traffic, seen by tokio-console: each screen of
+/// its `lab.toml` (else the task list) by name with its text, and the
+/// traffic's last report lines (`traffic`).
+fn capture(workbook: &Workbook, lab: &Lab, variant: Variant, args: &Args) -> Result<Captured> {
     let built = LabExecutables::build(workbook, lab, variant)?;
     let server = built.start_server(lab, Ports::any_free()?, Echo::Shown)?;
     let traffic = built.start_traffic(server.addr, Echo::Shown)?;
 
-    let tmux =
-        Tmux::start(&format!("tokio-console http://{}", server.console), args.width, args.height)?;
+    let tmux = Tmux::start(&format!("tokio-console http://{}", server.console), args)?;
     let (label, name, seconds) = (lab.label(), variant.name(), args.warm_up);
-    let waiting = format!("letting {label} ({name}) run under traffic for {seconds} s...");
-    ui::note(waiting);
+    ui::note(format!("letting {label} ({name}) run under traffic for {seconds} s..."));
     thread::sleep(Duration::from_secs(args.warm_up));
     let mut captured = Vec::new();
-    for screen in screens(lab) {
+    let tasks = [Screen { name: "tasks".into(), keys: Vec::new() }];
+    let screens = if lab.console.screens.is_empty() { &tasks[..] } else { &lab.console.screens };
+    for screen in screens {
         for key in &screen.keys {
-            tmux.send_key(key)?;
+            tmux.run(&["send-keys", "-t", "capture", key])?;
             thread::sleep(Duration::from_millis(300));
         }
         // Let the console redraw (it does once a second at most).
         thread::sleep(Duration::from_millis(1500));
-        captured.push((screen.name, tidy(&tmux.capture()?)));
+        captured.push((
+            screen.name.clone(),
+            tidy(&tmux.run(&["capture-pane", "-p", "-t", "capture"])?),
+        ));
     }
     drop(tmux);
 
     let last = traffic.map(|traffic| traffic.last_reported(TRAFFIC_LINES)).unwrap_or_default();
-    if !last.is_empty() {
-        captured
-            .push(("traffic".into(), last.iter().map(|l| format!("traffic | {l}\n")).collect()));
-    }
+    let last: String = last.iter().map(|line| format!("traffic | {line}\n")).collect();
+    captured.extend((!last.is_empty()).then(|| ("traffic".into(), last)));
     ui::note(server.stop());
     Ok(captured)
 }
 
 /// Drops trailing spaces and trailing blank lines.
-fn tidy(screen: &str) -> String {
+pub fn tidy(screen: &str) -> String {
     let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
-    let end = lines.iter().rposition(|line| !line.is_empty()).map_or(0, |last| last + 1);
-    let mut text = lines[..end].join("\n");
-    text.push('\n');
-    text
+    format!("{}\n", lines.join("\n").trim_end())
 }
 
-/// A detached tmux session on a private tmux server, running one command.
+/// A detached tmux session on a private tmux server (its socket), running
+/// one command.
 struct Tmux {
-    /// The private server's socket (removed when done).
     socket: PathBuf,
 }
 
 impl Tmux {
-    const SESSION: &'static str = "capture";
-
-    fn start(command: &str, width: u16, height: u16) -> Result<Tmux> {
-        let tmux = Tmux {
-            socket: std::env::temp_dir().join(format!("xtask-capture-{}.tmux", std::process::id())),
-        };
-        tmux.run(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            Self::SESSION,
-            "-x",
-            &width.to_string(),
-            "-y",
-            &height.to_string(),
-            command,
-        ])?;
+    fn start(command: &str, args: &Args) -> Result<Tmux> {
+        let socket = format!("xtask-capture-{}.tmux", std::process::id());
+        let tmux = Tmux { socket: std::env::temp_dir().join(socket) };
+        let (width, height) = (args.width.to_string(), args.height.to_string());
+        let new = ["-f", "/dev/null", "new-session", "-d", "-s", "capture", "-x", &width];
+        tmux.run(&[&new[..], &["-y", &height, command]].concat())?;
         Ok(tmux)
     }
 
-    fn send_key(&self, key: &str) -> Result<()> {
-        self.run(&["send-keys", "-t", Self::SESSION, key])?;
-        Ok(())
-    }
-
-    fn capture(&self) -> Result<String> {
-        self.run(&["capture-pane", "-p", "-t", Self::SESSION])
-    }
-
     fn run(&self, args: &[&str]) -> Result<String> {
-        let output = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .env_remove("TMUX")
-            .stdin(Stdio::null())
-            .output()
-            .context("running tmux")?;
+        let mut tmux = Command::new("tmux");
+        tmux.arg("-S").arg(&self.socket).args(args).env_remove("TMUX").stdin(Stdio::null());
+        let output = tmux.output().context("running tmux")?;
         if !output.status.success() {
-            bail!(
-                "tmux {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+            let why = String::from_utf8_lossy(&output.stderr);
+            bail!("tmux {} failed: {}", args.join(" "), why.trim());
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
@@ -199,16 +142,5 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
         let _ = fs::remove_file(&self.socket);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_captured_screen_loses_trailing_blanks_only() {
-        assert_eq!(tidy("  a  \nb\n\n   \n"), "  a\nb\n");
-        assert_eq!(tidy(""), "\n");
     }
 }

@@ -1,16 +1,11 @@
-//! `cargo xtask dev loop-bench`: how long the learner's loop takes, measured.
-//!
-//! The loop is: save a lab's `src/lib.rs`, run `cargo test -p <lab>`, read
-//! the result. For each lab this makes a real edit (a comment appended, so
-//! the crate recompiles), then times the build (`cargo test --no-run`) and
-//! the tests (`cargo test`, which then has nothing to build) separately, a
-//! few times, and prints the median of each. On Linux it also prints the CPU
-//! time the build took (cargo's and rustc's, user + system) and the load
-//! average: on a busy machine the wall time follows the load, the CPU time
-//! much less. The lab's file is put back afterwards (after a Ctrl-C, by the
-//! next run). Run it on a quiet machine: it is a benchmark, not a test.
+//! `cargo xtask dev loop-bench`: the learner's loop, timed. For each lab, a
+//! real edit (a comment appended to `src/lib.rs`), then the build (`cargo
+//! test --no-run`) and the tests timed apart; the medians, with the build's
+//! CPU time and the load average on Linux (wall time follows the load, CPU
+//! time much less). The file is put back (after a Ctrl-C, by the next run).
 
 use std::fs;
+use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
@@ -30,23 +25,15 @@ pub struct Args {
 }
 
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
-    crate::process::exit_on_signal();
     let labs = workbook.labs_named(&args.labs, |_| true)?;
-    println!("median of {} runs after a real edit of src/lib.rs, warm{}\n", args.runs, load());
+    let load = load_average().map(|load| format!("; load average {load}")).unwrap_or_default();
+    println!("median of {} runs after a real edit of src/lib.rs, warm{load}\n", args.runs);
     println!("{:20} {:>8} {:>9} {:>8} {:>8}", "lab", "build", "build cpu", "tests", "total");
     for lab in &labs {
-        let medians = measure(workbook, lab, args.runs)?;
-        let cpu = match medians.build_cpu {
-            Some(seconds) => format!("{seconds:.2}s"),
-            None => "-".to_owned(),
-        };
-        println!(
-            "{:20} {:>7.2}s {cpu:>9} {:>7.2}s {:>7.2}s",
-            lab.slug,
-            medians.build,
-            medians.tests,
-            medians.build + medians.tests
-        );
+        let Medians { build, build_cpu, tests } = measure(workbook, lab, args.runs)?;
+        let cpu = build_cpu.map_or("-".to_owned(), |seconds| format!("{seconds:.2}s"));
+        let (slug, total) = (&lab.slug, build + tests);
+        println!("{slug:20} {build:>7.2}s {cpu:>9} {tests:>7.2}s {total:>7.2}s");
     }
     if let Some(load) = load_average() {
         println!("\nload average at the end: {load}");
@@ -54,23 +41,19 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The medians of one lab's runs, in seconds.
+/// The medians of one lab's runs, in seconds (the build's CPU time where
+/// the system tells it).
 struct Medians {
     build: f64,
-    /// The build's CPU time (cargo's and rustc's), where the system tells it.
     build_cpu: Option<f64>,
     tests: f64,
 }
 
-/// The medians of the build and the test run, in seconds.
 fn measure(workbook: &Workbook, lab: &Lab, runs: usize) -> Result<Medians> {
     let lib = lab.dir.join("src").join("lib.rs");
     let text = fs::read_to_string(&lib).with_context(|| format!("reading {}", lib.display()))?;
     // A run stopped by Ctrl-C leaves its edit behind; the next one takes it out.
-    let original = match text.find("\n// loop-bench edit ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    };
+    let original = text.split("\n// loop-bench edit ").next().unwrap_or_default().to_owned();
     let _restore = Restore { path: lib.clone(), text: original.clone() };
     // One untimed round first, so that only the lab itself is rebuilt.
     time(workbook, &lab.slug, true)?;
@@ -79,18 +62,15 @@ fn measure(workbook: &Workbook, lab: &Lab, runs: usize) -> Result<Medians> {
         fs::write(&lib, format!("{original}\n// loop-bench edit {run}\n"))?;
         let cpu_before = children_cpu();
         builds.push(time(workbook, &lab.slug, true)?);
-        if let (Some(before), Some(after)) = (cpu_before, children_cpu()) {
-            cpus.push(after - before);
-        }
+        cpus.extend(cpu_before.zip(children_cpu()).map(|(before, after)| after - before));
         tests.push(time(workbook, &lab.slug, false)?);
     }
     let build_cpu = (cpus.len() == runs).then(|| median(cpus));
     Ok(Medians { build: median(builds), build_cpu, tests: median(tests) })
 }
 
-/// The CPU time, user + system, of this process's finished children (cargo,
-/// and the rustc and linker processes cargo waited for), in seconds: fields
-/// 16 and 17 of `/proc/self/stat`, in clock ticks of 1/100 s. Linux only.
+/// The CPU time (user + system, s) of this process's finished children
+/// and theirs: fields 16 and 17 of `/proc/self/stat`, in 1/100 s. Linux only.
 fn children_cpu() -> Option<f64> {
     let stat = fs::read_to_string("/proc/self/stat").ok()?;
     // The command name, in parentheses, may hold spaces: count from after it.
@@ -99,25 +79,17 @@ fn children_cpu() -> Option<f64> {
     Some((ticks(16)? + ticks(17)?) as f64 / 100.0)
 }
 
-/// The 1, 5 and 15-minute load averages, from `/proc/loadavg` (Linux only).
+/// The 1, 5 and 15-minute load averages (Linux only).
 fn load_average() -> Option<String> {
     let text = fs::read_to_string("/proc/loadavg").ok()?;
     Some(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
-/// `; load average 1.02 0.80 0.75` where the system tells it.
-fn load() -> String {
-    load_average().map(|load| format!("; load average {load}")).unwrap_or_default()
-}
-
-/// Seconds `cargo test -p <package>` takes (`--no-run` with `build_only`).
-/// The tests may fail (a starter): only the time counts.
+/// Seconds `cargo test -p <package>` takes (`--no-run` with `build_only`);
+/// a starter's tests fail, only the time counts.
 fn time(workbook: &Workbook, package: &str, build_only: bool) -> Result<f64> {
     let mut command = cargo::command(workbook);
-    command.args(["test", "--quiet", "--package", package]);
-    if build_only {
-        command.arg("--no-run");
-    }
+    command.args(["test", "--quiet", "--package", package]).args(build_only.then_some("--no-run"));
     command.stdout(Stdio::null()).stderr(Stdio::null());
     let started = Instant::now();
     let status = command.status().context("running cargo")?;
@@ -135,7 +107,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// Puts a file's text back when dropped.
 struct Restore {
-    path: std::path::PathBuf,
+    path: PathBuf,
     text: String,
 }
 

@@ -1,20 +1,5 @@
-//! `cargo xtask console <lab>`: watch a lab's bug happen in tokio-console.
-//!
-//! tokio-console shows a running program's tasks: how many there are, how
-//! long each has been busy or idle, where it was spawned. That makes the bugs
-//! of this course visible. But a server at rest shows nothing, so this verb
-//! does three things at once:
-//!
-//! 1. builds and starts the lab's server with the console enabled (your code
-//!    or, with `--solution`, the solution crate), on 127.0.0.1 only, with the
-//!    console's port moved if 6669 is taken;
-//! 2. runs the lab's own traffic, `labs/NN-slug/examples/traffic.rs`, and
-//!    shows what it reports;
-//! 3. says what to look for (the `[console]` table of the lab's `lab.toml`)
-//!    and the exact `tokio-console` command to run.
-//!
-//! Ctrl-C (or SIGTERM) stops the traffic and the server: both are supervised
-//! children, so they never outlive the tool.
+//! `cargo xtask console <lab>`: watch a lab's bug happen in tokio-console. A
+//! server at rest shows nothing there, hence the lab's own traffic (see [`Args`]).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -61,7 +46,6 @@ pub struct Args {
 }
 
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
-    process::exit_on_signal();
     let lab = workbook.lab(&args.lab)?;
     let variant = if args.solution { Variant::Solution } else { Variant::Lab };
     if args.starter && git::changes(&workbook.root, &lab.dir).is_some_and(|c| !c.is_empty()) {
@@ -77,20 +61,13 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     // From here on, the first Ctrl-C stops traffic and server tidily.
     process::handle_stop_myself();
     let mut server = built.start_server(&lab, ports, Echo::Shown)?;
-    print_banner(workbook, &lab, variant, &server, args.no_traffic);
-    let traffic = match args.no_traffic {
-        false => built.start_traffic(server.addr, Echo::Shown)?,
-        true => None,
-    };
+    print_banner(workbook, &lab, &server, &args);
+    let traffic =
+        if args.no_traffic { None } else { built.start_traffic(server.addr, Echo::Shown)? };
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let reason = runtime.block_on(async {
-        let limit = async {
-            match args.duration {
-                Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
-                None => std::future::pending().await,
-            }
-        };
+        let limit = tokio::time::sleep(args.duration.map_or(Duration::MAX, Duration::from_secs));
         let reason = tokio::select! {
             _ = process::stop_requested() => "stopped",
             _ = limit => "time is up",
@@ -109,50 +86,35 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_banner(
-    workbook: &Workbook,
-    lab: &Lab,
-    variant: Variant,
-    server: &RunningServer,
-    no_traffic: bool,
-) {
-    let what = match variant {
-        Variant::Lab => "your code in",
-        Variant::Solution => "the solution in",
+fn print_banner(workbook: &Workbook, lab: &Lab, server: &RunningServer, args: &Args) {
+    let console = &lab.console;
+    let (what, dir, look_for) = match args.solution {
+        false => ("your code in", lab.dir.clone(), &console.starter),
+        true => ("the solution in", lab.solution_dir(), &console.solution),
     };
-    let (title, label, dir) =
-        (paint(ui::STRONG, "Console:"), lab.label(), workbook.relative(&variant.dir(lab)));
+    let (title, label, dir) = (paint(ui::STRONG, "Console:"), lab.label(), workbook.relative(&dir));
     anstream::println!("\n{title} lab {label} ({what} {dir}) runs with tokio-console enabled.\n");
     anstream::println!("  server    http://{}", server.addr);
-    let (console, there) = (
-        command(format!("tokio-console http://{}", server.console)),
-        paint(ui::DIM, "<- run this in another terminal"),
-    );
-    anstream::println!("  console   {console}   {there}");
+    let open = command(format!("tokio-console http://{}", server.console));
+    let there = paint(ui::DIM, "<- run this in another terminal");
+    anstream::println!("  console   {open}   {there}");
     if !process::on_path("tokio-console") {
-        let (bang, install) =
-            (paint(ui::WARN, "!"), command("cargo install --locked tokio-console"));
-        anstream::println!(
-            "            {bang} tokio-console is not installed: {install} (takes a few minutes)"
-        );
+        let install = command("cargo install --locked tokio-console");
+        let missing = format!("tokio-console is not installed: {install} (takes a few minutes)");
+        anstream::println!("            {} {missing}", paint(ui::WARN, "!"));
     }
-    let console = &lab.console;
-    let traffic = match (&console.traffic, no_traffic) {
+    let traffic = match (&console.traffic, args.no_traffic) {
         (_, true) => "none (--no-traffic); try curl against the server.",
         (Some(traffic), false) => traffic.as_str(),
         (None, false) => "none for this lab; use the curl commands of its chapter.",
     };
     anstream::println!("\n{}", ui::wrap(&format!("Traffic: {traffic}"), "", 78).trim_end());
-    let look_for = match variant {
-        Variant::Lab => &console.starter,
-        Variant::Solution => &console.solution,
-    };
     let look_for = look_for
         .as_deref()
         .unwrap_or("Send a few requests with curl and watch the tasks they create.");
     anstream::println!("\n{}", paint(ui::STRONG, "What to look for:"));
     anstream::println!("{}", ui::wrap(look_for, "  ", 78).trim_end());
-    if variant == Variant::Lab && console.solution.is_some() {
+    if !args.solution && console.solution.is_some() {
         // The solution's picture gives the fix away: offer it once the lab
         // passes, and before that only as what it is.
         let progress = Progress::load(&workbook.root);

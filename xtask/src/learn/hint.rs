@@ -1,16 +1,8 @@
-//! `cargo xtask hint <lab>`: one more hint each time.
-//!
-//! A lab's hints live in its `lab.toml`, gentlest first (the book renders the
-//! same hints behind `<details>`). Each call reveals the next one and shows
-//! those already seen above it, so a learner takes only as much help as they
-//! need. How many were seen is remembered per lab slug in the progress file.
-//!
-//! A lab with several bugs may give a test hints of its own (`hints_for` in
-//! `lab.toml`): then the hints follow the first failing check.
+//! `cargo xtask hint [lab]`: see [`Args`]; the hints are [`super::explain::reveal`]'s.
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result};
 
 use super::explain;
 use crate::progress::{self, Progress};
@@ -35,12 +27,9 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     let mut progress = Progress::load(&workbook.root);
     let lab = match &args.lab {
         Some(name) => workbook.lab(name)?,
-        None => match progress::first_open(workbook, &progress)? {
-            Some(lab) => lab,
-            None => bail!(
-                "every lab passes: name the lab whose hints you want, `cargo xtask hint <lab>`"
-            ),
-        },
+        None => progress::first_open(workbook, &progress)?.context(
+            "every lab passes: name the lab whose hints you want, `cargo xtask hint <lab>`",
+        )?,
     };
     explain::reveal(workbook, &lab, &mut progress, args.all, args.again)?;
     Ok(ExitCode::SUCCESS)

@@ -1,15 +1,10 @@
-//! `cargo xtask reset <lab>`: start a lab over from the committed starter.
-//!
-//! The lab's folder is made exactly as committed: changed and deleted files
-//! are restored, and files the learner added are deleted (otherwise a stray
-//! `mod` file could keep the starter from behaving as the chapter says).
-//! Only that lab's folder is touched, and only after the learner said yes;
-//! what it undoes is saved first (`cargo xtask restore` brings it back).
-//! The hints already seen stay seen.
+//! `cargo xtask reset <lab>`: the lab's folder exactly as committed (added
+//! files deleted too: a stray `mod` file could change the starter), after
+//! the learner said yes, with what it undoes saved first.
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result};
 
 use crate::backup;
 use crate::git::{self, ChangeKind};
@@ -32,12 +27,10 @@ pub struct Args {
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     let lab = workbook.lab(&args.lab)?;
     let folder = workbook.relative(&lab.dir);
-    let Some(changes) = git::changes(&workbook.root, &lab.dir) else {
-        bail!(
-            "reset needs git: this copy of the workbook is not a git checkout (or git is \
-             not installed), so there is no committed starter to go back to"
-        );
-    };
+    let changes = git::changes(&workbook.root, &lab.dir).context(
+        "reset needs git: this copy of the workbook is not a git checkout (or git is \
+         not installed), so there is no committed starter to go back to",
+    )?;
     if changes.is_empty() {
         anstream::println!("{folder} is already the committed starter: nothing to reset.");
         return Ok(ExitCode::SUCCESS);

@@ -1,8 +1,5 @@
-//! `cargo xtask restore <lab>`: bring back the files that `reset` or
-//! `solution --apply` replaced (see [`crate::backup`]).
-//!
-//! It puts back the latest backup of the lab, after saving the files it
-//! overwrites in turn, so a restore can itself be undone.
+//! `cargo xtask restore <lab>`: puts back the latest [`crate::backup`] of a
+//! lab, saving what it overwrites in turn (a restore can be undone too).
 
 use std::fs;
 use std::path::PathBuf;

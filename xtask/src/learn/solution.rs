@@ -1,11 +1,6 @@
-//! `cargo xtask solution <lab> [--apply]`: the fix, as a diff; or a catch-up.
-//!
-//! `solutions/NN-slug/src` is the lab's `src` with the fix, so the diff from
-//! the committed starter to it *is* the lesson. It is printed with a spoiler
-//! warning first (and in colour on a terminal). `--apply` copies the files
-//! that differ into the lab: the way for a learner who fell behind in a
-//! workshop to catch up with the group. It saves the files it replaces
-//! first, so `cargo xtask restore <lab>` brings the learner's attempt back.
+//! `cargo xtask solution <lab> [--apply]`: the diff from the committed
+//! starter to the solution (the lesson), after a spoiler warning; or, with
+//! `--apply`, a catch-up that saves the learner's files first.
 
 use std::fs;
 use std::path::PathBuf;
@@ -36,10 +31,9 @@ pub struct Args {
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     let lab = workbook.lab(&args.lab)?;
     let changed = git::solution_changes(&workbook.root, &lab)?;
-    if args.apply {
-        apply(workbook, &lab, &changed, args.yes)
-    } else {
-        show(workbook, &lab, &changed)
+    match args.apply {
+        true => apply(workbook, &lab, &changed, args.yes),
+        false => show(workbook, &lab, &changed),
     }
 }
 
@@ -51,14 +45,12 @@ fn show(workbook: &Workbook, lab: &Lab, changed: &[SolutionFile]) -> Result<Exit
         command(format!("cargo xtask hint {}", lab.slug))
     );
     for file in changed {
-        let diff = TextDiff::from_lines(&file.starter, &file.fixed);
-        let unified = diff
+        let [starter, solution] =
+            [&file.lab, &file.solution].map(|p| git::pathspec(&workbook.root, p));
+        let unified = TextDiff::from_lines(&file.starter, &file.fixed)
             .unified_diff()
             .context_radius(3)
-            .header(
-                &format!("{} (starter)", git::pathspec(&workbook.root, &file.lab)),
-                &format!("{} (solution)", git::pathspec(&workbook.root, &file.solution)),
-            )
+            .header(&format!("{starter} (starter)"), &format!("{solution} (solution)"))
             .to_string();
         for line in unified.lines() {
             let style = match line.as_bytes().first() {

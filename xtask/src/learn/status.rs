@@ -1,10 +1,5 @@
-//! `cargo xtask status` (and plain `cargo xtask`): where am I?
-//!
-//! A table of every lab in order with its state, a progress bar, and the
-//! exact command for what to do next.
-//!
-//! It must be quick, so it tests only the labs that changed since their last
-//! check (see [`crate::progress`]), with a line of progress for each.
+//! `cargo xtask status` (and plain `cargo xtask`): every lab with its state,
+//! a progress bar, and the command for what to do next.
 
 use std::process::ExitCode;
 
@@ -24,22 +19,14 @@ pub struct Args {
 }
 
 pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
-    crate::process::exit_on_signal();
     let (labs, broken) = workbook.labs()?;
     let mut progress = Progress::load(&workbook.root);
     let mut states = Vec::new();
     for lab in labs {
         let mut state = progress::state(workbook, &lab, &progress);
-        if args.retest && state != LabState::NotStarted {
-            state = LabState::Unchecked;
-        }
-        if state == LabState::Unchecked {
-            let testing = format!(
-                "testing {} (changed since its last check): cargo test -p {}",
-                lab.label(),
-                lab.slug
-            );
-            ui::note(testing);
+        if state == LabState::Unchecked || (args.retest && state != LabState::NotStarted) {
+            let testing = format!("testing {} (changed since its last check)", lab.label());
+            ui::note(format!("{testing}: cargo test -p {}", lab.slug));
             progress::test_lab(workbook, &lab, &mut progress, true)?;
             state = progress::state(workbook, &lab, &progress);
         }
@@ -53,8 +40,7 @@ pub fn run(workbook: &Workbook, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// How a lab's state reads in the table; a pass with edited tests is not a
-/// plain pass.
+/// How a lab's state reads in the table (a pass with edited tests is not a plain pass).
 fn describe(state: &LabState, edited_tests: bool) -> String {
     let style = match state {
         LabState::Passing { .. } if edited_tests => {
@@ -71,10 +57,8 @@ fn describe(state: &LabState, edited_tests: bool) -> String {
 fn print_table(workbook: &Workbook, states: &[(Lab, LabState)]) {
     let slug_width = states.iter().map(|(l, _)| l.slug.len()).max().unwrap_or(4);
     let title_width = states.iter().map(|(l, _)| l.title.len()).max().unwrap_or(5);
-    anstream::println!(
-        "\n{}\n",
-        paint(ui::STRONG, "Concurrent HTTP Servers in Rust: your progress")
-    );
+    let title = paint(ui::STRONG, "Concurrent HTTP Servers in Rust: your progress");
+    anstream::println!("\n{title}\n");
     ui::note(format!("  ##  {:slug_width$}  {:title_width$}  state", "lab", "title"));
     for (lab, state) in states {
         anstream::println!(

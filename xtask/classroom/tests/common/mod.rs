@@ -6,9 +6,10 @@
 use std::future::Future;
 use std::time::Duration;
 
+use classroom::client::{Client, Error, Seat};
 use classroom::wire::{LabReport, LabState, Update};
 use classroom::{Classroom, Config};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Fails the test, saying what it waited for, if `future` takes longer.
 pub async fn within<F: Future>(limit: Duration, what: &str, future: F) -> F::Output {
@@ -27,30 +28,32 @@ pub async fn open_room(configure: impl FnOnce(&mut Config)) -> (Classroom, tempf
     (room, dir)
 }
 
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+/// The learner's client, as the xtask uses it (with a longer timeout).
+pub fn client() -> Client {
+    Client::new(Duration::from_secs(10))
 }
 
-/// A learner who joined: their id and token.
-#[derive(Debug, Clone)]
-pub struct Learner {
-    pub id: i64,
-    pub token: String,
+/// A learner who joined `room` as `name`.
+pub async fn joined(client: &Client, room: &Classroom, name: &str) -> Seat {
+    let seat = client.join(&room.url(), room.code(), name).await;
+    seat.unwrap_or_else(|error| panic!("{name} could not join: {error}"))
 }
 
-pub async fn join(http: &reqwest::Client, url: &str, code: &str, name: &str) -> reqwest::Response {
-    http.post(format!("{url}/api/join"))
-        .json(&json!({ "code": code, "name": name }))
-        .send()
-        .await
-        .expect("the room answers")
+/// A room as configured by default, the learner's client, and Ada in the room.
+pub async fn room_with_ada() -> (Classroom, tempfile::TempDir, Client, Seat) {
+    let (room, dir) = open_room(|_| {}).await;
+    let client = client();
+    let ada = joined(&client, &room, "Ada").await;
+    (room, dir, client, ada)
 }
 
-pub async fn joined(http: &reqwest::Client, room: &Classroom, name: &str) -> Learner {
-    let answer = join(http, &room.url(), room.code(), name).await;
-    assert_eq!(answer.status(), 201, "{name} could not join: {:?}", answer.text().await);
-    let body: Value = answer.json().await.unwrap();
-    Learner { id: body["learner"].as_i64().unwrap(), token: body["token"].as_str().unwrap().into() }
+/// How the room answered a call: its result, or the status it refused with.
+pub fn answered<T>(result: Result<T, Error>) -> Result<T, u16> {
+    match result {
+        Err(Error::Refused(status, _)) => Err(status.as_u16()),
+        Err(error) => panic!("{error}: {error:?}"),
+        Ok(done) => Ok(done),
+    }
 }
 
 /// One lab failing `first` (of 4 tests), `minutes` in.
@@ -69,24 +72,10 @@ pub fn failing(slug: &str, first: &str, minutes: u32) -> Update {
     }
 }
 
-pub async fn send(
-    http: &reqwest::Client,
-    url: &str,
-    learner: &Learner,
-    update: &Update,
-) -> reqwest::Response {
-    http.put(format!("{url}/api/learners/{}", learner.id))
-        .bearer_auth(&learner.token)
-        .json(update)
-        .send()
-        .await
-        .expect("the room answers")
-}
-
 /// The dashboard's data (`GET /api/room`), with the instructor's key.
-pub async fn view(http: &reqwest::Client, dashboard_url: &str) -> Value {
+pub async fn view(dashboard_url: &str) -> Value {
     let url = dashboard_url.replace("/?key=", "/api/room?key=");
-    let answer = http.get(url).send().await.expect("the room answers");
+    let answer = reqwest::get(url).await.expect("the room answers");
     assert_eq!(answer.status(), 200);
     answer.json().await.unwrap()
 }
@@ -98,9 +87,8 @@ pub struct Events {
 }
 
 impl Events {
-    /// (With a client of its own: the stream lasts longer than [`client`]'s
-    /// timeout. The test's [`within`] bounds it.)
-    pub async fn open(_: &reqwest::Client, dashboard_url: &str) -> Events {
+    /// (The test's [`within`] bounds it.)
+    pub async fn open(dashboard_url: &str) -> Events {
         let url = dashboard_url.replace("/?key=", "/api/events?key=");
         let response = reqwest::get(url).await.expect("the room answers");
         assert_eq!(response.status(), 200);
